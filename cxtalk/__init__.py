@@ -1,0 +1,1 @@
+"""Process-level plumbing of the service: configuration, database setup, CLI, embedded Redis."""
