@@ -66,6 +66,13 @@ class ErrorCollector:
             self.errors.extend(exc.errors)
             return None
 
+    async def check_async(self, fn, *args, **kwargs):
+        try:
+            return await fn(*args, **kwargs)
+        except BusinessError as exc:
+            self.errors.extend(exc.errors)
+            return None
+
     def raise_if_any(self) -> None:
         if self.errors:
             raise BusinessError(self.errors)

@@ -1,0 +1,156 @@
+"""Mutation root: decode IDs, call the domain layer, shape payloads. No rules here."""
+from __future__ import annotations
+
+import strawberry
+from strawberry.file_uploads import Upload
+
+from schema import ids
+from schema.context import Info
+from schema.errors import payload_on_error
+from schema.types import (GrantProductPayload, IssueMemberTokenPayload, Member, Product,
+                          ProvisionMembersPayload, WindowAccount, WindowAccountPayload)
+from services import accounts, auth, directory, products, responders
+from services.errors import BusinessError, ErrorCode
+
+
+@strawberry.input
+class CreateWindowAccountInput:
+    product_id: strawberry.ID
+    name: str
+    handle: str
+    responder_ids: list[strawberry.ID]
+    description: str | None = None
+    image: Upload | None = None
+
+
+@strawberry.input
+class UpdateWindowAccountInput:
+    id: strawberry.ID
+    name: str | None = strawberry.UNSET
+    description: str | None = strawberry.UNSET  # null or "" clears it
+    product_id: strawberry.ID | None = strawberry.UNSET
+    image: Upload | None = None
+    remove_image: bool | None = False
+
+
+@strawberry.input
+class AddRespondersInput:
+    account_id: strawberry.ID
+    member_ids: list[strawberry.ID]
+
+
+@strawberry.input
+class RemoveResponderInput:
+    account_id: strawberry.ID
+    member_id: strawberry.ID
+
+
+@strawberry.input
+class GrantProductInput:
+    domain_id: strawberry.ID
+    name: str
+    responder_limit: int
+    quantity: int
+
+
+@strawberry.input
+class ProvisionMemberInput:
+    name: str
+    email: str
+
+
+@strawberry.input
+class ProvisionMembersInput:
+    domain_id: strawberry.ID
+    members: list[ProvisionMemberInput]
+
+
+@strawberry.input
+class IssueMemberTokenInput:
+    member_id: strawberry.ID
+
+
+def _image(upload) -> accounts.ImageUpload | None:
+    if upload is None or upload is strawberry.UNSET:
+        return None
+    return accounts.ImageUpload(filename=getattr(upload, "filename", None), stream=upload.file)
+
+
+def _given(value):
+    """UNSET stays UNSET (leave unchanged); anything else is passed on."""
+    return accounts.UNSET if value is strawberry.UNSET else value
+
+
+def _account_payload(info: Info, account) -> WindowAccountPayload:
+    return WindowAccountPayload(window_account=WindowAccount.from_model(account, info.context.settings))
+
+
+@strawberry.type
+class Mutation:
+    # --- administrators of the domain ----------------------------------------------------
+
+    @strawberry.mutation
+    @payload_on_error(WindowAccountPayload)
+    async def create_window_account(self, info: Info, input: CreateWindowAccountInput) -> WindowAccountPayload:
+        actor = await info.context.admin()
+        account = await accounts.create_account(
+            actor, product_id=ids.decode(input.product_id, "Product"), name=input.name, handle=input.handle,
+            description=input.description, image=_image(input.image),
+            responder_ids=ids.decode_many(input.responder_ids, "Member"))
+        return _account_payload(info, account)
+
+    @strawberry.mutation
+    @payload_on_error(WindowAccountPayload)
+    async def update_window_account(self, info: Info, input: UpdateWindowAccountInput) -> WindowAccountPayload:
+        actor = await info.context.admin()
+        product_id = _given(input.product_id)
+        if isinstance(product_id, str):
+            product_id = ids.decode(product_id, "Product")
+        account = await accounts.update_account(
+            actor, ids.decode(input.id, "WindowAccount"), name=_given(input.name),
+            description=_given(input.description), product_id=product_id, image=_image(input.image),
+            remove_image=bool(input.remove_image))
+        return _account_payload(info, account)
+
+    @strawberry.mutation
+    @payload_on_error(WindowAccountPayload)
+    async def add_responders(self, info: Info, input: AddRespondersInput) -> WindowAccountPayload:
+        actor = await info.context.admin()
+        account = await responders.add_responders(
+            actor, ids.decode(input.account_id, "WindowAccount"), ids.decode_many(input.member_ids, "Member"))
+        return _account_payload(info, account)
+
+    @strawberry.mutation
+    @payload_on_error(WindowAccountPayload)
+    async def remove_responder(self, info: Info, input: RemoveResponderInput) -> WindowAccountPayload:
+        actor = await info.context.admin()
+        account = await responders.remove_responder(
+            actor, ids.decode(input.account_id, "WindowAccount"), ids.decode(input.member_id, "Member"))
+        return _account_payload(info, account)
+
+    # --- operator token: internal tooling ---------------------------------------------------
+
+    @strawberry.mutation
+    @payload_on_error(GrantProductPayload)
+    async def grant_product(self, info: Info, input: GrantProductInput) -> GrantProductPayload:
+        await info.context.operator()
+        product = await products.grant_product(ids.decode(input.domain_id, "Domain"), input.name,
+                                               input.responder_limit, input.quantity)
+        return GrantProductPayload(product=Product.from_model(product))
+
+    @strawberry.mutation
+    @payload_on_error(ProvisionMembersPayload)
+    async def provision_members(self, info: Info, input: ProvisionMembersInput) -> ProvisionMembersPayload:
+        await info.context.operator()
+        members = await directory.provision_members(
+            ids.decode(input.domain_id, "Domain"), [(m.name, m.email) for m in input.members])
+        return ProvisionMembersPayload(members=[Member.from_model(m) for m in members])
+
+    @strawberry.mutation
+    @payload_on_error(IssueMemberTokenPayload)
+    async def issue_member_token(self, info: Info, input: IssueMemberTokenInput) -> IssueMemberTokenPayload:
+        await info.context.operator()
+        member = await directory.get_member_any_domain(ids.decode(input.member_id, "Member"))
+        if member is None:
+            raise BusinessError.one(ErrorCode.NOT_FOUND, "memberId", "No such member.")
+        return IssueMemberTokenPayload(token=await auth.issue_member_token(member.id))

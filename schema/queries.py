@@ -1,0 +1,74 @@
+"""Query root: thin resolvers that ask the domain layer and convert to GraphQL types."""
+from __future__ import annotations
+
+import strawberry
+
+from schema import ids
+from schema.context import Info
+from schema.types import (Connection, Domain, Member, Node, Product, ProductUsage, Viewer, WindowAccount,
+                          WindowAccountStatus, connection)
+from services import accounts, directory, products, responders
+from services.auth import Actor
+
+
+async def resolve_node(info: Info, actor: Actor, type_name: str, pk: int) -> Node | None:
+    """Every Node type, looked up through the same visibility rules as its own query."""
+    settings = info.context.settings
+    if type_name == "WindowAccount":
+        account = await accounts.get_account(actor, pk)
+        return WindowAccount.from_model(account, settings) if account else None
+    if type_name == "Member":
+        member = await directory.get_member(actor, pk)
+        return Member.from_model(member) if member else None
+    if type_name == "Product":
+        product = await products.get_product(actor, pk)
+        return Product.from_model(product) if product else None
+    if type_name == "Domain":
+        domain = await directory.get_domain(pk) if pk == actor.domain_id else None
+        return Domain.from_model(domain) if domain else None
+    raise ids.MalformedId(f"Unknown ID type {type_name}.")
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        type_name, pk = ids.decode_any(id)
+        return await resolve_node(info, await info.context.member_actor(), type_name, pk)
+
+    @strawberry.field
+    async def viewer(self, info: Info) -> Viewer:
+        actor = await info.context.member_actor()
+        member = await directory.get_member(actor, actor.member_id)
+        domain = await directory.get_domain(actor.domain_id)
+        own = await accounts.accounts_of_member(actor.domain_id, actor.member_id)
+        return Viewer(
+            member=Member.from_model(member), domain=Domain.from_model(domain), role=member.role,
+            services=[responders.CX_TALK] if own else [],
+            window_accounts=[WindowAccount.from_model(a, info.context.settings) for a in own])
+
+    @strawberry.field
+    async def product_usage(self, info: Info) -> ProductUsage:
+        usage = await products.product_usage(await info.context.admin())
+        return ProductUsage(total_purchased=usage.total_purchased, accounts_in_use=usage.accounts_in_use,
+                            products=[Product.from_model(p) for p in usage.products])
+
+    @strawberry.field(description="ACTIVE and RESETTING accounts unless `status` asks for others. "
+                                  "Members see the ACTIVE accounts they respond for.")
+    async def window_accounts(self, info: Info, first: int | None = None, after: str | None = None,
+                              search: str | None = None,
+                              status: WindowAccountStatus | None = None) -> Connection[WindowAccount]:
+        page = await accounts.list_accounts(await info.context.member_actor(), first, after, search, status)
+        settings = info.context.settings
+        return connection(page, lambda a: WindowAccount.from_model(a, settings))
+
+    @strawberry.field
+    async def window_account(self, info: Info, id: strawberry.ID) -> WindowAccount | None:
+        account = await accounts.get_account(await info.context.member_actor(), ids.decode(id, "WindowAccount"))
+        return WindowAccount.from_model(account, info.context.settings) if account else None
+
+    @strawberry.field(description="Members of the domain whose name or email contains `search`.")
+    async def members(self, info: Info, search: str | None = None, first: int | None = None,
+                      after: str | None = None) -> Connection[Member]:
+        page = await directory.search_members(await info.context.admin(), search, first, after)
+        return connection(page, Member.from_model)

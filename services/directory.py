@@ -1,0 +1,111 @@
+"""Domains and members: created by internal tooling (CLI, operator mutations), read by admins."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tortoise.expressions import Q
+
+from cxtalk.db import atomic
+from models import Domain, Member, Role
+from services import text_rules
+from services.auth import Actor, issue_member_token
+from services.errors import BusinessError, ErrorCode, ErrorCollector
+from services.pagination import Page, paginate
+
+MAX_PROVISION_BATCH = 1000
+
+
+@dataclass
+class NewDomain:
+    domain: Domain
+    admin: Member
+    admin_token: str
+
+
+async def create_domain(name: str, admin_name: str, admin_email: str) -> NewDomain:
+    errors = ErrorCollector()
+    name = errors.check(text_rules.person_name, name, "name", 200)
+    admin_name = errors.check(text_rules.person_name, admin_name, "adminName")
+    admin_email = errors.check(text_rules.email, admin_email, "adminEmail")
+    errors.raise_if_any()
+
+    async def work(conn):
+        domain = await Domain.create(name=name, using_db=conn)
+        admin = await Member.create(domain=domain, name=admin_name, email=admin_email,
+                                    email_key=admin_email.casefold(), role=Role.ADMIN, using_db=conn)
+        return domain, admin
+
+    domain, admin = await atomic(work)
+    return NewDomain(domain, admin, await issue_member_token(admin.id))
+
+
+async def get_domain(domain_id: int) -> Domain | None:
+    return await Domain.filter(id=domain_id).first()
+
+
+async def provision_members(domain_id: int, entries: list[tuple[str, str]]) -> list[Member]:
+    """Create members, or update the name of those whose email already exists (a directory sync).
+
+    All or nothing: any invalid entry refuses the whole batch.
+    """
+    if await Domain.filter(id=domain_id).count() == 0:
+        raise BusinessError.one(ErrorCode.NOT_FOUND, "domainId", "No such domain.")
+    if not entries:
+        raise BusinessError.one(ErrorCode.REQUIRED, "members", "Give at least one member.")
+    if len(entries) > MAX_PROVISION_BATCH:
+        raise BusinessError.one(ErrorCode.INVALID, "members", f"At most {MAX_PROVISION_BATCH} members per call.")
+    errors = ErrorCollector()
+    cleaned: dict[str, tuple[str, str]] = {}
+    for i, (name, email) in enumerate(entries):
+        name = errors.check(text_rules.person_name, name, f"members[{i}].name")
+        email = errors.check(text_rules.email, email, f"members[{i}].email")
+        if email is None or name is None:
+            continue
+        if email.casefold() in cleaned:
+            errors.add(ErrorCode.INVALID, f"members[{i}].email", "This email appears twice in the list.")
+        cleaned[email.casefold()] = (name, email)
+    errors.raise_if_any()
+
+    async def work(conn):
+        existing = {m.email_key: m for m in await Member.filter(
+            domain_id=domain_id, email_key__in=list(cleaned)).using_db(conn)}
+        result = []
+        for key, (name, email) in cleaned.items():
+            member = existing.get(key)
+            if member is None:
+                member = await Member.create(domain_id=domain_id, name=name, email=email, email_key=key,
+                                             role=Role.MEMBER, using_db=conn)
+            elif member.name != name:
+                member.name = name
+                await member.save(update_fields=["name"], using_db=conn)
+            result.append(member)
+        return result
+
+    return await atomic(work)
+
+
+async def get_member_any_domain(member_id: int) -> Member | None:
+    """For operator tooling only."""
+    return await Member.filter(id=member_id).first()
+
+
+def _visible_members(actor: Actor):
+    """Admins see the whole directory of their domain; a member sees only themself."""
+    query = Member.filter(domain_id=actor.domain_id)
+    return query if actor.is_admin else query.filter(id=actor.member_id)
+
+
+async def get_member(actor: Actor, member_id: int) -> Member | None:
+    return await _visible_members(actor).filter(id=member_id).first()
+
+
+async def members_by_ids(actor: Actor, ids: list[int]) -> list[Member]:
+    return await Member.filter(domain_id=actor.domain_id, id__in=ids)
+
+
+async def search_members(actor: Actor, search: str | None, first: int | None, after: str | None) -> Page[Member]:
+    query = _visible_members(actor)
+    text = (search or "").strip()
+    if text:
+        query = query.filter(Q(name__icontains=text) | Q(email_key__contains=text.casefold()))
+    return await paginate(query, first, after)
