@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 
 from cxtalk import config, db
 from cxtalk.embedded_redis import EmbeddedRedis
@@ -49,7 +50,14 @@ async def _serve(host: str, port: int, demo: bool) -> None:
     await uvicorn.Server(_uvicorn_config(host, port)).serve()
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def run_dev(host: str, port: int, demo: bool) -> int:
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into KeyboardInterrupt so
+    # the private Redis below is stopped too.
+    signal.signal(signal.SIGTERM, _interrupt)
     os.environ.setdefault("CXTALK_DEV", "1")  # GraphiQL and introspection on
     os.environ.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")
     config.get_settings.cache_clear()

@@ -95,7 +95,7 @@ class WindowAccount(Model):
     class Meta:
         table = "window_accounts"
         unique_together = (("domain", "name_key"),)
-        indexes = (("domain", "status", "id"),)
+        indexes = (("domain_id", "status", "id"),)
 
 
 class Responder(Model):

@@ -79,7 +79,7 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
             ],
-            options={'table': 'window_accounts', 'app': 'models', 'unique_together': (('domain', 'name_key'),), 'indexes': [Index(fields=['domain', 'status', 'id'])], 'pk_attr': 'id'},
+            options={'table': 'window_accounts', 'app': 'models', 'unique_together': (('domain', 'name_key'),), 'indexes': [Index(fields=['domain_id', 'status', 'id'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(
