@@ -98,8 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    from services.errors import BusinessError
+
     try:
         return args.func(args) or 0
+    except BusinessError as exc:
+        for e in exc.errors:
+            print(f"error: {e.field}: {e.code.value}: {e.message}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

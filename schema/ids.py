@@ -6,6 +6,9 @@ import base64
 from graphql import GraphQLError
 
 
+MAX_PK = 2**31 - 1  # primary keys are 32-bit integers in the database
+
+
 class MalformedId(GraphQLError):
     def __init__(self, message: str):
         super().__init__(message, extensions={"code": "BAD_USER_INPUT"})
@@ -21,7 +24,7 @@ def decode_any(gid: str) -> tuple[str, int]:
             raise ValueError
         text = base64.urlsafe_b64decode(gid + "=" * (-len(gid) % 4)).decode("ascii")
         type_name, _, value = text.partition(":")
-        if not type_name.isalpha() or not value.isdigit() or len(value) > 18:
+        if not type_name.isalpha() or not value.isdigit() or int(value) > MAX_PK:
             raise ValueError
         return type_name, int(value)
     except (ValueError, UnicodeDecodeError) as exc:

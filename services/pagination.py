@@ -40,7 +40,7 @@ def decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, value = text.partition(":")
-        if prefix != "c" or not value.isdigit():
+        if prefix != "c" or not value.isdigit() or int(value) > 2**31 - 1:  # 32-bit keys
             raise ValueError
         return int(value)
     except (ValueError, UnicodeDecodeError) as exc:
