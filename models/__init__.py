@@ -23,6 +23,30 @@ class AccountStatus(str, Enum):
     RESET = "RESET"
 
 
+class Channel(str, Enum):
+    LINE_WORKS = "LINE_WORKS"
+    LINE = "LINE"
+    EMAIL = "EMAIL"
+
+
+class BotOrigin(str, Enum):
+    CX_TALK = "CX_TALK"
+    DEV_CONSOLE = "DEV_CONSOLE"
+
+
+class SenderType(str, Enum):
+    CUSTOMER = "CUSTOMER"
+    RESPONDER = "RESPONDER"
+    BOT = "BOT"
+    AUTO_REPLY = "AUTO_REPLY"
+
+
+class AutoReplyKind(str, Enum):
+    GREETING = "GREETING"
+    OUT_OF_HOURS = "OUT_OF_HOURS"
+    HOLIDAY = "HOLIDAY"
+
+
 class Domain(Model):
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=200)
@@ -89,6 +113,12 @@ class WindowAccount(Model):
     started_on = fields.DateField()
     status = fields.CharEnumField(AccountStatus, max_length=10, default=AccountStatus.ACTIVE)
     responder_count = fields.IntField(default=0)  # changed only by conditional UPDATEs
+    # Window settings. Hours as minutes of the local day per weekday (services.schedule).
+    business_hours = fields.JSONField(null=True)  # NULL: the default Monday–Friday 09:00–18:00
+    greeting_message = fields.TextField(default="", db_default="")
+    out_of_hours_message = fields.TextField(default="", db_default="")
+    holiday_message = fields.TextField(default="", db_default="")
+    last_message_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -107,3 +137,84 @@ class Responder(Model):
     class Meta:
         table = "responders"
         unique_together = (("account", "member"),)
+
+
+class Holiday(Model):
+    id = fields.IntField(primary_key=True)
+    account = fields.ForeignKeyField("models.WindowAccount", related_name="holidays", on_delete=fields.CASCADE)
+    start_date = fields.DateField()
+    end_date = fields.DateField()  # inclusive
+    name = fields.CharField(max_length=100, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "holidays"
+        indexes = (("account_id", "start_date"),)
+
+
+class Contact(Model):
+    # A customer of one account, identified by (channel, external_id).
+    id = fields.IntField(primary_key=True)
+    account = fields.ForeignKeyField("models.WindowAccount", related_name="contacts", on_delete=fields.CASCADE)
+    channel = fields.CharEnumField(Channel, max_length=12)
+    external_id = fields.CharField(max_length=200)
+    name = fields.CharField(max_length=100)
+    greeted_at = fields.DatetimeField(null=True)  # set once, by a conditional UPDATE
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "contacts"
+        unique_together = (("account", "channel", "external_id"),)
+
+
+class TalkRoom(Model):
+    # DIRECT or GROUP follows from the number of responder participants; it is not stored.
+    id = fields.IntField(primary_key=True)
+    account = fields.ForeignKeyField("models.WindowAccount", related_name="talk_rooms", on_delete=fields.CASCADE)
+    contact = fields.ForeignKeyField("models.Contact", related_name="talk_rooms", on_delete=fields.CASCADE)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "talk_rooms"
+        indexes = (("account_id", "id"), ("contact_id",))
+
+
+class TalkRoomParticipant(Model):
+    id = fields.IntField(primary_key=True)
+    room = fields.ForeignKeyField("models.TalkRoom", related_name="participants", on_delete=fields.CASCADE)
+    member = fields.ForeignKeyField("models.Member", related_name="talk_rooms", on_delete=fields.CASCADE)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "talk_room_participants"
+        unique_together = (("room", "member"),)
+
+
+class Bot(Model):
+    id = fields.IntField(primary_key=True)
+    account = fields.ForeignKeyField("models.WindowAccount", related_name="bots", on_delete=fields.CASCADE)
+    name = fields.CharField(max_length=100)
+    origin = fields.CharEnumField(BotOrigin, max_length=12)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "bots"
+
+
+class Message(Model):
+    # The response history. Kept when its room is deleted (room set to NULL) and when the
+    # account is reset. domain_id is denormalised for the export, which reads by domain and time.
+    id = fields.BigIntField(primary_key=True)
+    domain = fields.ForeignKeyField("models.Domain", related_name="messages", on_delete=fields.CASCADE)
+    account = fields.ForeignKeyField("models.WindowAccount", related_name="messages", on_delete=fields.CASCADE)
+    contact = fields.ForeignKeyField("models.Contact", related_name="messages", on_delete=fields.CASCADE)
+    room = fields.ForeignKeyField("models.TalkRoom", related_name="messages", null=True, on_delete=fields.SET_NULL)
+    sender_type = fields.CharEnumField(SenderType, max_length=12)
+    sender_name = fields.CharField(max_length=100)
+    auto_reply_kind = fields.CharEnumField(AutoReplyKind, max_length=12, null=True)
+    content = fields.TextField()
+    sent_at = fields.DatetimeField()
+
+    class Meta:
+        table = "messages"
+        indexes = (("domain_id", "sent_at", "id"), ("account_id", "id"), ("room_id", "auto_reply_kind", "sent_at"))
