@@ -10,8 +10,8 @@ from strawberry.dataloader import DataLoader
 from strawberry.types import Info as _Info
 
 from cxtalk.config import Settings
-from models import Member, Product
-from services import products, responders
+from models import Holiday, Member, Product
+from services import products, responders, window_settings
 from services.auth import Actor, authenticate, bearer_token
 
 
@@ -22,6 +22,7 @@ class Loaders:
         self.product = DataLoader(self._products)
         self.responders = DataLoader(self._responders)
         self.is_responder = DataLoader(self._is_responder)
+        self.holidays = DataLoader(self._holidays)
 
     @staticmethod
     async def _products(ids: list[int]) -> list[Product | None]:
@@ -37,6 +38,11 @@ class Loaders:
     async def _is_responder(member_ids: list[int]) -> list[bool]:
         found = await responders.active_responder_member_ids(list(member_ids))
         return [m in found for m in member_ids]
+
+    @staticmethod
+    async def _holidays(account_ids: list[int]) -> list[list[Holiday]]:
+        found = await window_settings.holidays_by_account(list(account_ids))
+        return [found[a] for a in account_ids]
 
 
 @dataclass

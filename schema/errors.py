@@ -16,7 +16,7 @@ log = logging.getLogger("cxtalk.errors")
 
 
 def user_errors(exc: BusinessError):
-    from schema.types import UserError  # late: types import this module
+    from schema.base import UserError  # late: base imports this package
 
     return [UserError(field=e.field, code=e.code, message=e.message) for e in exc.errors]
 

@@ -1,6 +1,8 @@
 """Mutation root: decode IDs, call the domain layer, shape payloads. No rules here."""
 from __future__ import annotations
 
+from datetime import date
+
 import strawberry
 from strawberry.file_uploads import Upload
 
@@ -9,7 +11,8 @@ from schema.context import Info
 from schema.errors import payload_on_error
 from schema.types import (GrantProductPayload, IssueMemberTokenPayload, Member, Product,
                           ProvisionMembersPayload, WindowAccount, WindowAccountPayload)
-from services import accounts, auth, directory, products, responders
+from schema.types import Weekday
+from services import accounts, auth, directory, products, responders, window_settings
 from services.errors import BusinessError, ErrorCode
 
 
@@ -43,6 +46,49 @@ class AddRespondersInput:
 class RemoveResponderInput:
     account_id: strawberry.ID
     member_id: strawberry.ID
+
+
+@strawberry.input
+class TimeRangeInput:
+    start: str
+    end: str
+
+
+@strawberry.input
+class BusinessDayInput:
+    weekday: Weekday
+    intervals: list[TimeRangeInput]
+
+
+@strawberry.input
+class UpdateWindowSettingsInput:
+    account_id: strawberry.ID
+    timezone: str | None = strawberry.UNSET
+    business_hours: list[BusinessDayInput] | None = strawberry.field(
+        default=strawberry.UNSET, description="Listed weekdays are replaced; the others keep their hours.")
+    greeting_message: str | None = strawberry.UNSET
+    out_of_hours_message: str | None = strawberry.UNSET
+    holiday_message: str | None = strawberry.UNSET
+
+
+@strawberry.input
+class AddHolidayInput:
+    account_id: strawberry.ID
+    start_date: date
+    end_date: date
+    name: str | None = None
+
+
+@strawberry.input
+class DeleteHolidaysInput:
+    account_id: strawberry.ID
+    holiday_ids: list[strawberry.ID]
+
+
+@strawberry.input
+class ImportNationalHolidaysInput:
+    account_id: strawberry.ID
+    year: int
 
 
 @strawberry.input
@@ -126,6 +172,45 @@ class Mutation:
         actor = await info.context.admin()
         account = await responders.remove_responder(
             actor, ids.decode(input.account_id, "WindowAccount"), ids.decode(input.member_id, "Member"))
+        return _account_payload(info, account)
+
+    @strawberry.mutation
+    @payload_on_error(WindowAccountPayload)
+    async def update_window_settings(self, info: Info, input: UpdateWindowSettingsInput) -> WindowAccountPayload:
+        actor = await info.context.admin()
+        hours = _given(input.business_hours)
+        if isinstance(hours, list):
+            hours = [(day.weekday.value, [(r.start, r.end) for r in day.intervals]) for day in hours]
+        account = await window_settings.update_settings(
+            actor, ids.decode(input.account_id, "WindowAccount"), timezone_name=_given(input.timezone),
+            business_hours=hours, messages={
+                "greetingMessage": _given(input.greeting_message),
+                "outOfHoursMessage": _given(input.out_of_hours_message),
+                "holidayMessage": _given(input.holiday_message)})
+        return _account_payload(info, account)
+
+    @strawberry.mutation
+    @payload_on_error(WindowAccountPayload)
+    async def add_holiday(self, info: Info, input: AddHolidayInput) -> WindowAccountPayload:
+        actor = await info.context.admin()
+        account = await window_settings.add_holiday(
+            actor, ids.decode(input.account_id, "WindowAccount"), input.start_date, input.end_date, input.name)
+        return _account_payload(info, account)
+
+    @strawberry.mutation
+    @payload_on_error(WindowAccountPayload)
+    async def delete_holidays(self, info: Info, input: DeleteHolidaysInput) -> WindowAccountPayload:
+        actor = await info.context.admin()
+        account = await window_settings.delete_holidays(
+            actor, ids.decode(input.account_id, "WindowAccount"), ids.decode_many(input.holiday_ids, "Holiday"))
+        return _account_payload(info, account)
+
+    @strawberry.mutation
+    @payload_on_error(WindowAccountPayload)
+    async def import_national_holidays(self, info: Info, input: ImportNationalHolidaysInput) -> WindowAccountPayload:
+        actor = await info.context.admin()
+        account = await window_settings.import_national_holidays(
+            actor, ids.decode(input.account_id, "WindowAccount"), input.year)
         return _account_payload(info, account)
 
     # --- operator token: internal tooling ---------------------------------------------------

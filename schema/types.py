@@ -1,8 +1,8 @@
 """GraphQL object types. Plain attribute fields are filled from models; relations use loaders."""
 from __future__ import annotations
 
-from datetime import date
-from typing import Generic, TypeVar
+from datetime import date, datetime
+from enum import Enum
 
 import strawberry
 from strawberry import Private
@@ -10,82 +10,69 @@ from strawberry import Private
 import models
 from cxtalk.config import Settings
 from schema import ids
+from schema.base import Connection, Domain, Member, Node, Role, UserError, connection  # noqa: F401 (re-exported)
 from schema.context import Info
-from services import errors as service_errors
+from services import schedule, window_settings
 from services.invites import invite_url, qr_code_url
-from services.pagination import Page
 
-ErrorCode = strawberry.enum(service_errors.ErrorCode, name="ErrorCode")
-Role = strawberry.enum(models.Role, name="Role")
 WindowAccountStatus = strawberry.enum(models.AccountStatus, name="WindowAccountStatus")
 
 
-@strawberry.interface
-class Node:
-    id: strawberry.ID
+@strawberry.enum
+class Weekday(Enum):
+    MONDAY = "MONDAY"
+    TUESDAY = "TUESDAY"
+    WEDNESDAY = "WEDNESDAY"
+    THURSDAY = "THURSDAY"
+    FRIDAY = "FRIDAY"
+    SATURDAY = "SATURDAY"
+    SUNDAY = "SUNDAY"
+
+
+@strawberry.enum
+class AvailabilityState(Enum):
+    OPEN = "OPEN"
+    CLOSED = "CLOSED"
+    HOLIDAY = "HOLIDAY"
 
 
 @strawberry.type
-class UserError:
-    field: str | None  # camelCase name of the input field
-    code: ErrorCode
-    message: str
+class TimeRange:
+    start: str  # "09:00"
+    end: str  # "24:00" allowed
 
 
 @strawberry.type
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
-
-
-T = TypeVar("T")
+class BusinessDay:
+    weekday: Weekday
+    intervals: list[TimeRange]
 
 
 @strawberry.type
-class Edge(Generic[T]):
-    cursor: str
-    node: T
-
-
-@strawberry.type
-class Connection(Generic[T]):
-    edges: list[Edge[T]]
-    page_info: PageInfo
-    total_count: int
-
-
-def connection(page: Page, convert) -> Connection:
-    return Connection(
-        edges=[Edge(cursor=page.cursor(item), node=convert(item)) for item in page.items],
-        page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
-        total_count=page.total,
-    )
-
-
-@strawberry.type
-class Domain(Node):
-    name: str
+class Holiday(Node):
+    start_date: date
+    end_date: date
+    name: str | None
 
     @classmethod
-    def from_model(cls, d: models.Domain) -> "Domain":
-        return cls(id=ids.encode("Domain", d.id), name=d.name)
+    def from_model(cls, h: models.Holiday) -> "Holiday":
+        return cls(id=ids.encode("Holiday", h.id), start_date=h.start_date, end_date=h.end_date, name=h.name)
 
 
 @strawberry.type
-class Member(Node):
-    name: str
-    email: str
-    role: Role
-    db_id: Private[int]
+class WindowSettings:
+    timezone: str
+    business_hours: list[BusinessDay] = strawberry.field(description="Always 7 days, MONDAY first.")
+    greeting_message: str
+    out_of_hours_message: str
+    holiday_message: str
+    holidays: list[Holiday]
 
-    @strawberry.field(description="Responds for at least one ACTIVE window account.")
-    async def is_responder(self, info: Info) -> bool:
-        return await info.context.loaders.is_responder.load(self.db_id)
 
-    @classmethod
-    def from_model(cls, m: models.Member) -> "Member":
-        return cls(id=ids.encode("Member", m.id), name=m.name, email=m.email, role=m.role, db_id=m.id)
-
+@strawberry.type
+class Availability:
+    state: AvailabilityState
+    next_change_at: datetime | None
 
 @strawberry.type
 class Product(Node):
@@ -122,7 +109,7 @@ class WindowAccount(Node):
     responder_count: int
     db_id: Private[int]
     product_id: Private[int]
-    timezone_name: Private[str]
+    model: Private[models.WindowAccount]
 
     @strawberry.field
     async def product(self, info: Info) -> Product:
@@ -132,6 +119,25 @@ class WindowAccount(Node):
     async def responders(self, info: Info) -> list[Member]:
         return [Member.from_model(m) for m in await info.context.loaders.responders.load(self.db_id)]
 
+    @strawberry.field
+    async def settings(self, info: Info) -> WindowSettings:
+        a = self.model
+        hours = window_settings.hours_of(a)
+        return WindowSettings(
+            timezone=a.timezone,
+            business_hours=[BusinessDay(weekday=Weekday[name], intervals=[
+                TimeRange(start=schedule.format_time(i.start), end=schedule.format_time(i.end)) for i in hours[n]])
+                for n, name in enumerate(schedule.WEEKDAYS)],
+            greeting_message=a.greeting_message, out_of_hours_message=a.out_of_hours_message,
+            holiday_message=a.holiday_message,
+            holidays=[Holiday.from_model(h) for h in await info.context.loaders.holidays.load(self.db_id)])
+
+    @strawberry.field(description="OPEN, CLOSED or HOLIDAY at `at` (default now), and when that changes.")
+    async def availability(self, info: Info, at: datetime | None = None) -> Availability:
+        holidays = await info.context.loaders.holidays.load(self.db_id)
+        state, next_change = window_settings.availability(self.model, holidays, at)
+        return Availability(state=AvailabilityState[state], next_change_at=next_change)
+
     @classmethod
     def from_model(cls, a: models.WindowAccount, settings: Settings) -> "WindowAccount":
         base = settings.public_base_url
@@ -140,7 +146,7 @@ class WindowAccount(Node):
             image_url=f"{base}/images/{a.image_name}" if a.image_name else None,
             invite_url=invite_url(base, a.invite_token), qr_code_url=qr_code_url(base, a.invite_token),
             started_on=a.started_on, status=a.status, responder_count=a.responder_count,
-            db_id=a.id, product_id=a.product_id, timezone_name=a.timezone)
+            db_id=a.id, product_id=a.product_id, model=a)
 
 
 @strawberry.type

@@ -5,7 +5,9 @@ import io
 import os
 import re
 import secrets
+import struct
 import warnings
+import zlib
 from pathlib import Path
 from typing import BinaryIO
 
@@ -18,6 +20,7 @@ MAX_IMAGE_PIXELS = 25_000_000  # decompression-bomb guard: a 5000x5000 logo is m
 FILE_NAME_RE = re.compile(r"[a-z0-9]+\.png")
 STORED_NAME_RE = re.compile(r"[A-Za-z0-9_-]{16,64}\.png")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+KNOWN_CRITICAL_CHUNKS = {b"IHDR", b"PLTE", b"IDAT", b"IEND"}
 
 
 def _invalid(message: str, field: str) -> BusinessError:
@@ -30,6 +33,34 @@ def _size_of(stream: BinaryIO) -> int:
     size = stream.tell()
     stream.seek(position)
     return size
+
+
+def _chunks_are_sound(data: bytes) -> bool:
+    """Every chunk up to IEND is complete with a correct CRC, IHDR first, no unknown critical chunk.
+
+    Pillow never checks the CRC of IEND and skips unknown critical chunks, which a PNG decoder
+    must refuse (PNG spec 5.4); walking the chunk layout closes both gaps.
+    """
+    pos = len(PNG_SIGNATURE)
+    first = True
+    while True:
+        if pos + 12 > len(data):
+            return False
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        end = pos + 12 + length
+        if length > 0x7FFFFFFF or end > len(data) or not kind.isalpha():
+            return False
+        body = data[pos + 8:pos + 8 + length]
+        if zlib.crc32(body, zlib.crc32(kind)) != struct.unpack(">I", data[end - 4:end])[0]:
+            return False
+        if first and kind != b"IHDR":
+            return False
+        if kind[0:1].isupper() and kind not in KNOWN_CRITICAL_CHUNKS:
+            return False
+        if kind == b"IEND":
+            return True
+        first = False
+        pos = end
 
 
 def read_checked_png(filename: str | None, stream: BinaryIO, field: str = "image") -> bytes:
@@ -45,6 +76,8 @@ def read_checked_png(filename: str | None, stream: BinaryIO, field: str = "image
     data = stream.read(MAX_IMAGE_BYTES)
     if not data.startswith(PNG_SIGNATURE):
         raise _invalid("The file is not a PNG image.", field)
+    if not _chunks_are_sound(data):
+        raise _invalid("The file is not a valid PNG image.", field)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import io
+import re
 import secrets
 
 import qrcode
 
 from models import AccountStatus, WindowAccount
+
+# What new_invite_token can produce (URL-safe base64), with room for longer tokens. Anything else
+# is refused before the query: a NUL byte, say, makes PostgreSQL fail instead of finding nothing.
+TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def new_invite_token() -> str:
@@ -32,6 +37,6 @@ def qr_png(url: str) -> bytes:
 
 
 async def active_account_by_invite(token: str) -> WindowAccount | None:
-    if len(token) > 64:
+    if not TOKEN_RE.fullmatch(token):
         return None
     return await WindowAccount.filter(invite_token=token, status=AccountStatus.ACTIVE).first()
