@@ -104,9 +104,9 @@ async def update_settings(actor: Actor, account_id: int, *, timezone_name=UNSET,
     changes: dict = {}
     if timezone_name is not UNSET and timezone_name is not None:
         changes["timezone"] = errors.check(_timezone, timezone_name)
-    for field, column in (messages or {}).items():
-        if messages[field] is not UNSET:
-            changes[column] = errors.check(_message, messages[field], field)
+    for field, value in (messages or {}).items():
+        if value is not UNSET:
+            changes[MESSAGE_FIELDS[field]] = errors.check(_message, value, field)
     errors.raise_if_any()
 
     async def work(conn):
