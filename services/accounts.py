@@ -58,7 +58,7 @@ async def list_accounts(actor: Actor, first: int | None, after: str | None, sear
                         status: AccountStatus | None) -> Page[WindowAccount]:
     query = visible_accounts(actor)
     query = query.filter(status=status) if status else query.filter(status__in=LISTED_BY_DEFAULT)
-    text = text_rules.clean_text(search or "")
+    text = text_rules.search_term(search)
     if text:
         query = query.filter(Q(name__icontains=text) | Q(handle__contains=text.lower()))
     return await paginate(query, first, after)

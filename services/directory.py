@@ -105,7 +105,7 @@ async def members_by_ids(actor: Actor, ids: list[int]) -> list[Member]:
 
 async def search_members(actor: Actor, search: str | None, first: int | None, after: str | None) -> Page[Member]:
     query = _visible_members(actor)
-    text = (search or "").strip()
+    text = text_rules.search_term(search)
     if text:
         query = query.filter(Q(name__icontains=text) | Q(email_key__contains=text.casefold()))
     return await paginate(query, first, after)

@@ -29,6 +29,12 @@ def has_forbidden_chars(value: str, allow_newlines: bool = False) -> bool:
     return False
 
 
+def search_term(value: str | None) -> str:
+    """A search string without control characters (PostgreSQL refuses NUL in text)."""
+    text = clean_text(value or "")
+    return "".join(ch for ch in text if unicodedata.category(ch) not in _FORBIDDEN_CATEGORIES)
+
+
 def uniqueness_key(name: str) -> str:
     """NFKC + casefold, so 'Ｓｕｐｐｏｒｔ' and 'support' collide."""
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())

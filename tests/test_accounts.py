@@ -228,3 +228,13 @@ async def test_not_active_accounts_cannot_change(world):
     payload = await update(world, id=account["id"], name="New")
     assert errors_of(payload) == [("id", "ACCOUNT_NOT_ACTIVE")]
     assert await snapshot() == before
+
+
+async def test_search_with_control_characters_is_not_a_fault(world):
+    await world.account(name="Support", handle="support")
+    for term in ["\x00", "Sup\x00port", "\u0007"]:
+        found = (await world.api.data(LIST, {"search": term}, token=world.admin))["windowAccounts"]
+        assert found["totalCount"] == 1  # control characters are dropped from the term
+    members = await world.api.data('query($s: String) { members(search: $s) { totalCount } }', {"s": "\x00"},
+                                   token=world.admin)
+    assert members["members"]["totalCount"] == 5
