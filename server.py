@@ -13,11 +13,12 @@ from strawberry.asgi import GraphQL
 from tortoise import Tortoise
 from tortoise.contrib.starlette import RegisterTortoise
 
+from cxtalk.broadcast import Broadcaster
 from cxtalk.config import Settings, get_settings
 from cxtalk.db import tortoise_config
 from schema import schema
 from schema.context import Context
-from services import images, invites
+from services import exports, images, invites, jobs
 
 log = logging.getLogger("cxtalk.server")
 
@@ -75,6 +76,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
             "X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'",
             "Cache-Control": "public, max-age=31536000, immutable"})
 
+    async def export_download(request: Request) -> Response:
+        found = await exports.downloadable(request.path_params["token"])
+        if found is None:
+            return _not_found()
+        export, path = found
+        from services.export_files import content_type, file_extension
+
+        name = f"cxtalk-history-{export.created_at:%Y%m%d}-{export.id}.{file_extension(export.format.value)}"
+        return FileResponse(path, media_type=content_type(export.format.value, export.csv_encoding.value),
+                            filename=name, content_disposition_type="attachment",
+                            headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"})
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -103,10 +116,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.settings = settings
         app.state.redis = (aioredis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
                            if settings.redis_url else None)
+        app.state.broadcaster = Broadcaster(settings.redis_url)
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
+            await jobs.connect(settings.redis_url)
+            app.state.broadcaster.start()
             try:
                 yield
             finally:
+                await app.state.broadcaster.stop()
+                await jobs.close()
                 if app.state.redis is not None:
                     await app.state.redis.aclose()
 
@@ -117,6 +135,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/invite/{token}", invite),
             Route("/invite/{token}/qr.png", invite_qr),
             Route("/images/{name}", image),
+            Route("/exports/{token}", export_download),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],

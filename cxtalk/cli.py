@@ -59,6 +59,13 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_worker(args) -> int:
+    from workers.settings import create_worker
+
+    create_worker().run()
+    return 0
+
+
 def cmd_dev(args) -> int:
     from cxtalk.devrun import run_dev
 
@@ -79,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("worker", help="run the background worker (arq)")
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("migrate", help="apply database migrations")
     p.set_defaults(func=cmd_migrate)

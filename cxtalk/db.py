@@ -82,6 +82,26 @@ def is_postgres(conn: BaseDBAsyncClient) -> bool:
     return conn.capabilities.dialect == "postgres"
 
 
+def _placeholders(conn: BaseDBAsyncClient, sql: str) -> str:
+    """Write raw SQL once with '?' placeholders; PostgreSQL wants $1, $2, ..."""
+    if not is_postgres(conn):
+        return sql
+    parts = sql.split("?")
+    return "".join(p + (f"${i}" if i < len(parts) else "") for i, p in enumerate(parts, start=1))
+
+
+async def execute(conn: BaseDBAsyncClient, sql: str, *params) -> int:
+    """Run one write; returns the number of rows it changed."""
+    changed, _ = await conn.execute_query(_placeholders(conn, sql), list(params))
+    return changed
+
+
+async def fetch(conn: BaseDBAsyncClient, sql: str, *params) -> list:
+    """Run one read; rows as the driver gives them (indexable by position)."""
+    _, rows = await conn.execute_query(_placeholders(conn, sql), list(params))
+    return list(rows)
+
+
 def _is_retryable(exc: Exception) -> bool:
     text = str(exc).lower()
     return "database is locked" in text or "deadlock detected" in text or "could not serialize" in text

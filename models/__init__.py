@@ -1,10 +1,22 @@
 """Tortoise models: the database is the source of truth for every rule and every job."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from enum import Enum
 
 from tortoise import fields
 from tortoise.models import Model
+
+
+class UTCDatetimeField(fields.DatetimeField):
+    """Stores every aware datetime in UTC: SQLite keeps the text as given, and a mix of offsets
+    would break ordering and range queries on the column (the export reads by time)."""
+
+    def to_db_value(self, value, instance):
+        value = super().to_db_value(value, instance)
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            value = value.astimezone(timezone.utc)
+        return value
 
 
 class Role(str, Enum):
@@ -45,6 +57,26 @@ class AutoReplyKind(str, Enum):
     GREETING = "GREETING"
     OUT_OF_HOURS = "OUT_OF_HOURS"
     HOLIDAY = "HOLIDAY"
+
+
+class ExportStatus(str, Enum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    READY = "READY"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+    EXPIRED = "EXPIRED"
+
+
+class ExportFormat(str, Enum):
+    CSV = "CSV"
+    JSONL = "JSONL"
+
+
+class CsvEncoding(str, Enum):
+    UTF8_BOM = "UTF8_BOM"
+    UTF8 = "UTF8"
+    CP932 = "CP932"
 
 
 class Domain(Model):
@@ -119,6 +151,10 @@ class WindowAccount(Model):
     out_of_hours_message = fields.TextField(default="", db_default="")
     holiday_message = fields.TextField(default="", db_default="")
     last_message_at = fields.DatetimeField(null=True)
+    # Reset cleanup job: the row is its source of truth (status RESETTING = job to do).
+    reset_started_at = UTCDatetimeField(null=True)
+    reset_attempt = fields.IntField(default=0, db_default=0)
+    reset_lease_until = UTCDatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -165,6 +201,7 @@ class Contact(Model):
     class Meta:
         table = "contacts"
         unique_together = (("account", "channel", "external_id"),)
+        indexes = (("account_id", "id"),)
 
 
 class TalkRoom(Model):
@@ -213,8 +250,40 @@ class Message(Model):
     sender_name = fields.CharField(max_length=100)
     auto_reply_kind = fields.CharEnumField(AutoReplyKind, max_length=12, null=True)
     content = fields.TextField()
-    sent_at = fields.DatetimeField()
+    sent_at = UTCDatetimeField()
 
     class Meta:
         table = "messages"
         indexes = (("domain_id", "sent_at", "id"), ("account_id", "id"), ("room_id", "auto_reply_kind", "sent_at"))
+
+
+class HistoryExport(Model):
+    # One background export of the response history; the row is the job's source of truth.
+    id = fields.IntField(primary_key=True)
+    domain = fields.ForeignKeyField("models.Domain", related_name="exports", on_delete=fields.CASCADE)
+    requested_by = fields.ForeignKeyField("models.Member", related_name="exports", on_delete=fields.CASCADE)
+    status = fields.CharEnumField(ExportStatus, max_length=10, default=ExportStatus.PENDING)
+    # = domain_id while PENDING or RUNNING, else NULL: the unique index allows one at a time per domain.
+    active_domain_id = fields.IntField(null=True, unique=True)
+    format = fields.CharEnumField(ExportFormat, max_length=8)
+    csv_encoding = fields.CharEnumField(CsvEncoding, max_length=10)
+    account_ids = fields.JSONField(null=True)  # NULL: every account of the domain
+    since = UTCDatetimeField(null=True)
+    until = UTCDatetimeField(null=True)
+    watermark_id = fields.BigIntField()  # messages with a larger id were recorded after the request
+    progress = fields.FloatField(default=0)
+    total_rows = fields.IntField(null=True)
+    row_count = fields.IntField(null=True)
+    sha256 = fields.CharField(max_length=64, null=True)
+    file_name = fields.CharField(max_length=100, null=True)
+    error = fields.TextField(null=True)
+    attempt = fields.IntField(default=0)
+    lease_until = UTCDatetimeField(null=True)
+    created_at = UTCDatetimeField(auto_now_add=True)
+    started_at = UTCDatetimeField(null=True)
+    finished_at = UTCDatetimeField(null=True)
+    expires_at = UTCDatetimeField(null=True)
+
+    class Meta:
+        table = "history_exports"
+        indexes = (("domain_id", "id"), ("status", "lease_until"))

@@ -7,11 +7,13 @@ from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDept
 from schema.errors import MaskUnexpectedErrors
 from schema.mutations import Mutation
 from schema.queries import Query
+from schema.subscriptions import Subscription
 from schema.types import Domain, Member, Product, WindowAccount
 
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     types=[Domain, Member, Product, WindowAccount],
     extensions=[
         lambda: QueryDepthLimiter(max_depth=12),

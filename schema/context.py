@@ -20,9 +20,21 @@ class Loaders:
 
     def __init__(self) -> None:
         self.product = DataLoader(self._products)
+        self.member = DataLoader(self._members)
         self.responders = DataLoader(self._responders)
         self.is_responder = DataLoader(self._is_responder)
         self.holidays = DataLoader(self._holidays)
+        self.talk_room_pages = DataLoader(self._talk_room_pages)  # key: (account_id, first, after)
+        self.contact_pages = DataLoader(self._contact_pages)  # key: (account_id, first, after)
+        self.room_participants = DataLoader(self._room_participants)
+        self.contact = DataLoader(self._contacts)
+        self.bots = DataLoader(self._bots)
+        self.history_count = DataLoader(self._history_counts)
+
+    @staticmethod
+    async def _members(ids: list[int]) -> list[Member | None]:
+        found = {m.id: m for m in await Member.filter(id__in=list(ids))}
+        return [found.get(i) for i in ids]
 
     @staticmethod
     async def _products(ids: list[int]) -> list[Product | None]:
@@ -42,6 +54,58 @@ class Loaders:
     @staticmethod
     async def _holidays(account_ids: list[int]) -> list[list[Holiday]]:
         found = await window_settings.holidays_by_account(list(account_ids))
+        return [found[a] for a in account_ids]
+
+    @staticmethod
+    async def _account_pages(pages_of, keys: list[tuple[int, int | None, str | None]]) -> list:
+        # Keys share (first, after) in practice: one batch of statements per distinct pair.
+        by_args: dict[tuple, list[int]] = {}
+        for account_id, first, after in keys:
+            by_args.setdefault((first, after), []).append(account_id)
+        found = {}
+        for (first, after), account_ids in by_args.items():
+            for account_id, page in (await pages_of(account_ids, first, after)).items():
+                found[(account_id, first, after)] = page
+        return [found[k] for k in keys]
+
+    @staticmethod
+    async def _talk_room_pages(keys: list[tuple[int, int | None, str | None]]) -> list:
+        from services import conversations
+
+        return await Loaders._account_pages(conversations.talk_room_pages, keys)
+
+    @staticmethod
+    async def _contact_pages(keys: list[tuple[int, int | None, str | None]]) -> list:
+        from services import conversations
+
+        return await Loaders._account_pages(conversations.contact_pages, keys)
+
+    @staticmethod
+    async def _room_participants(room_ids: list[int]) -> list[list[Member]]:
+        from services import conversations
+
+        found = await conversations.participants_by_room(list(room_ids))
+        return [found[r] for r in room_ids]
+
+    @staticmethod
+    async def _contacts(contact_ids: list[int]) -> list:
+        from services import conversations
+
+        found = await conversations.contacts_by_ids(list(contact_ids))
+        return [found.get(c) for c in contact_ids]
+
+    @staticmethod
+    async def _bots(account_ids: list[int]) -> list[list]:
+        from services import conversations
+
+        found = await conversations.bots_by_account(list(account_ids))
+        return [found[a] for a in account_ids]
+
+    @staticmethod
+    async def _history_counts(account_ids: list[int]) -> list[int]:
+        from services import conversations
+
+        found = await conversations.history_counts(list(account_ids))
         return [found[a] for a in account_ids]
 
 

@@ -8,6 +8,8 @@ from strawberry.file_uploads import Upload
 
 from schema import ids
 from schema.context import Info
+from schema.conversations import ConversationMutations
+from schema.exports import ExportMutations
 from schema.errors import payload_on_error
 from schema.types import (GrantProductPayload, IssueMemberTokenPayload, Member, Product,
                           ProvisionMembersPayload, WindowAccount, WindowAccountPayload)
@@ -132,7 +134,7 @@ def _account_payload(info: Info, account) -> WindowAccountPayload:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(ConversationMutations, ExportMutations):
     # --- administrators of the domain ----------------------------------------------------
 
     @strawberry.mutation

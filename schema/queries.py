@@ -5,9 +5,10 @@ import strawberry
 
 from schema import ids
 from schema.context import Info
+from schema.exports import ExportQueries, HistoryExport
 from schema.types import (Connection, Domain, Member, Node, Product, ProductUsage, Viewer, WindowAccount,
                           WindowAccountStatus, connection)
-from services import accounts, directory, products, responders
+from services import accounts, directory, exports, products, responders
 from services.auth import Actor
 
 
@@ -23,6 +24,9 @@ async def resolve_node(info: Info, actor: Actor, type_name: str, pk: int) -> Nod
     if type_name == "Product":
         product = await products.get_product(actor, pk)
         return Product.from_model(product) if product else None
+    if type_name == "HistoryExport":
+        export = await exports.get_export(actor, pk) if actor.is_admin else None
+        return HistoryExport.from_model(export) if export else None
     if type_name == "Domain":
         domain = await directory.get_domain(pk) if pk == actor.domain_id else None
         return Domain.from_model(domain) if domain else None
@@ -30,7 +34,7 @@ async def resolve_node(info: Info, actor: Actor, type_name: str, pk: int) -> Nod
 
 
 @strawberry.type
-class Query:
+class Query(ExportQueries):
     @strawberry.field
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         type_name, pk = ids.decode_any(id)

@@ -12,6 +12,7 @@ from cxtalk.config import Settings
 from schema import ids
 from schema.base import Connection, Domain, Member, Node, Role, UserError, connection  # noqa: F401 (re-exported)
 from schema.context import Info
+from schema.conversations import Bot, Contact, TalkRoom, bots_of, contacts_of, history_count_of, talk_rooms_of
 from services import schedule, window_settings
 from services.invites import invite_url, qr_code_url
 
@@ -137,6 +138,23 @@ class WindowAccount(Node):
         holidays = await info.context.loaders.holidays.load(self.db_id)
         state, next_change = window_settings.availability(self.model, holidays, at)
         return Availability(state=AvailabilityState[state], next_change_at=next_change)
+
+    @strawberry.field(description="Talk rooms of the account, oldest first.")
+    async def talk_rooms(self, info: Info, first: int | None = None,
+                         after: str | None = None) -> Connection[TalkRoom]:
+        return await talk_rooms_of(info, self.db_id, first, after)
+
+    @strawberry.field(description="Customers who added the account, oldest first.")
+    async def contacts(self, info: Info, first: int | None = None, after: str | None = None) -> Connection[Contact]:
+        return await contacts_of(info, self.db_id, first, after)
+
+    @strawberry.field
+    async def bots(self, info: Info) -> list[Bot]:
+        return await bots_of(info, self.db_id)
+
+    @strawberry.field(description="Messages of the account in the response history, automatic replies included.")
+    async def history_count(self, info: Info) -> int:
+        return await history_count_of(info, self.db_id)
 
     @classmethod
     def from_model(cls, a: models.WindowAccount, settings: Settings) -> "WindowAccount":

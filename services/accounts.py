@@ -12,7 +12,7 @@ from tortoise.expressions import Q
 from cxtalk.config import get_settings
 from cxtalk.db import atomic
 from models import AccountStatus, Product, Responder, WindowAccount
-from services import counters, images, text_rules
+from services import counters, images, jobs, text_rules
 from services.auth import Actor
 from services.directory import members_by_ids
 from services.errors import BusinessError, ErrorCode, ErrorCollector
@@ -214,6 +214,7 @@ async def update_account(actor: Actor, account_id: int, *, name=UNSET, descripti
     account, old_image = await _retry_once_on_conflict(lambda: _with_stored_image(image_data, write))
     if old_image and old_image != account.image_name:
         images.delete_image(get_settings().images_dir, old_image)
+    await jobs.publish("account", account.id)
     return account
 
 

@@ -9,16 +9,7 @@ from __future__ import annotations
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from cxtalk.db import is_postgres
-
-
-async def execute(conn: BaseDBAsyncClient, sql: str, *params) -> int:
-    """Run one write with '?' placeholders on either database; returns the number of rows changed."""
-    if is_postgres(conn):
-        parts = sql.split("?")
-        sql = "".join(p + (f"${i}" if i < len(parts) else "") for i, p in enumerate(parts, start=1))
-    changed, _ = await conn.execute_query(sql, list(params))
-    return changed
+from cxtalk.db import execute  # noqa: F401 (the '?'-placeholder helper; used by callers of this module)
 
 
 async def take_product_unit(conn: BaseDBAsyncClient, domain_id: int, product_id: int) -> bool:

@@ -55,14 +55,14 @@ def page_size(first: int | None) -> int:
     return min(first, MAX_PAGE)  # the cap: larger requests get at most MAX_PAGE rows
 
 
-async def paginate(query: QuerySet, first: int | None, after: str | None) -> Page:
+async def paginate(query: QuerySet, first: int | None, after: str | None, newest_first: bool = False) -> Page:
     size = page_size(first)
     after_id = decode_cursor(after) if after is not None else None
     total = await query.count()
     if size == 0:
         return Page(items=[], has_next=total > 0, total=total)
-    rows_query = query.order_by("id")
+    rows_query = query.order_by("-id" if newest_first else "id")
     if after_id is not None:
-        rows_query = rows_query.filter(id__gt=after_id)
+        rows_query = rows_query.filter(id__lt=after_id) if newest_first else rows_query.filter(id__gt=after_id)
     rows = await rows_query.limit(size + 1)
     return Page(items=list(rows[:size]), has_next=len(rows) > size, total=total)

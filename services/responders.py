@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from cxtalk.db import atomic
 from models import AccountStatus, Member, Responder, WindowAccount
-from services import counters
+from services import counters, jobs
 from services.accounts import why_account_unchangeable
 from services.auth import Actor
 from services.directory import members_by_ids
@@ -35,7 +35,9 @@ async def add_responders(actor: Actor, account_id: int, member_ids: list[int]) -
             [Responder(account_id=account_id, member_id=m) for m in member_ids], using_db=conn)
         return await WindowAccount.get(id=account_id).using_db(conn)
 
-    return await atomic(work)
+    account = await atomic(work)
+    await jobs.publish("account", account_id)
+    return account
 
 
 async def remove_responder(actor: Actor, account_id: int, member_id: int) -> WindowAccount:
@@ -56,7 +58,9 @@ async def remove_responder(actor: Actor, account_id: int, member_id: int) -> Win
         await leave_talk_rooms(conn, account_id, member_id)
         return await WindowAccount.get(id=account_id).using_db(conn)
 
-    return await atomic(work)
+    account = await atomic(work)
+    await jobs.publish("account", account_id)
+    return account
 
 
 async def _require_responder(conn, actor: Actor, account_id: int, member_id: int) -> None:
@@ -67,8 +71,10 @@ async def _require_responder(conn, actor: Actor, account_id: int, member_id: int
 
 
 async def leave_talk_rooms(conn, account_id: int, member_id: int) -> None:
-    """The removed responder leaves every talk room of the account (talk rooms come with the
-    conversation model; until then there is nothing to leave)."""
+    """The removed responder leaves every talk room of the account."""
+    from services import conversations  # imported here: it builds on the account services
+
+    await conversations.leave_talk_rooms(conn, account_id, member_id)
 
 
 async def responder_members_by_account(account_ids: list[int]) -> dict[int, list[Member]]:

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from cxtalk.db import atomic
 from models import Holiday, WindowAccount
-from services import holiday_rules, schedule, text_rules
+from services import holiday_rules, jobs, schedule, text_rules
 from services.accounts import UNSET, lock_active_account
 from services.auth import Actor
 from services.autoreply import AutoReplySettings
@@ -121,7 +121,9 @@ async def update_settings(actor: Actor, account_id: int, *, timezone_name=UNSET,
             await account.save(update_fields=list(changes), using_db=conn)
         return account
 
-    return await atomic(work)
+    account = await atomic(work)
+    await jobs.publish("account", account.id)
+    return account
 
 
 async def add_holiday(actor: Actor, account_id: int, start: date, end: date, name: str | None) -> WindowAccount:
@@ -138,7 +140,9 @@ async def add_holiday(actor: Actor, account_id: int, start: date, end: date, nam
         await Holiday.create(account_id=account_id, start_date=start, end_date=end, name=label, using_db=conn)
         return account
 
-    return await atomic(work)
+    account = await atomic(work)
+    await jobs.publish("account", account.id)
+    return account
 
 
 async def delete_holidays(actor: Actor, account_id: int, holiday_ids: list[int]) -> WindowAccount:
@@ -155,7 +159,9 @@ async def delete_holidays(actor: Actor, account_id: int, holiday_ids: list[int])
             raise BusinessError.one(ErrorCode.NOT_FOUND, "holidayIds", "A chosen holiday does not exist.")
         return await WindowAccount.get(id=account_id).using_db(conn)
 
-    return await atomic(work)
+    account = await atomic(work)
+    await jobs.publish("account", account.id)
+    return account
 
 
 async def import_national_holidays(actor: Actor, account_id: int, year: int) -> WindowAccount:
@@ -172,4 +178,6 @@ async def import_national_holidays(actor: Actor, account_id: int, year: int) -> 
                                    for d, n in days], using_db=conn)
         return account
 
-    return await atomic(work)
+    account = await atomic(work)
+    await jobs.publish("account", account.id)
+    return account

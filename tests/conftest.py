@@ -27,7 +27,7 @@ from cxtalk.config import get_settings  # noqa: E402
 from cxtalk.embedded_redis import EmbeddedRedis  # noqa: E402
 from tests.support import Api, World  # noqa: E402
 
-TABLES_IN_DELETE_ORDER = ["messages", "talk_room_participants", "talk_rooms", "bots", "contacts", "holidays",
+TABLES_IN_DELETE_ORDER = ["history_exports", "messages", "talk_room_participants", "talk_rooms", "bots", "contacts", "holidays",
                           "responders", "api_tokens", "window_accounts", "products", "members", "domains"]
 
 

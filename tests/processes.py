@@ -18,8 +18,10 @@ BIN = Path(sys.executable).parent
 class ServiceProcess:
     """`cxtalk <args>` as a child process with the test environment (same database, Redis, DATA_DIR)."""
 
-    def __init__(self, *args: str, env: dict | None = None, log_dir: Path | None = None):
+    def __init__(self, *args: str, env: dict | None = None, log_dir: Path | None = None,
+                 command: list[str] | None = None):
         self.args = list(args)
+        self.command = command or [str(BIN / "cxtalk"), *args]
         self.env = {**os.environ, **(env or {})}
         self.process: subprocess.Popen | None = None
         self.log_path = (log_dir or Path(os.environ["DATA_DIR"])) / f"proc-{'-'.join(args[:1])}-{time.time_ns()}.log"
@@ -27,7 +29,7 @@ class ServiceProcess:
     def start(self) -> "ServiceProcess":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log = open(self.log_path, "wb")
-        self.process = subprocess.Popen([str(BIN / "cxtalk"), *self.args], env=self.env, stdout=self.log,
+        self.process = subprocess.Popen(self.command, env=self.env, stdout=self.log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
         return self
 

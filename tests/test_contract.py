@@ -15,8 +15,7 @@ def test_committed_schema_graphql_is_current():
 
 
 def test_schema_keeps_the_public_contract():
-    # --missing-ok until the export and reset jobs exist (see ../shared/SPEC.md)
-    done = subprocess.run([sys.executable, str(CHECKER), str(ROOT / "schema.graphql"), "--missing-ok"],
+    done = subprocess.run([sys.executable, str(CHECKER), str(ROOT / "schema.graphql")],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "0 failing" in done.stdout

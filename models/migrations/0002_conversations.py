@@ -2,7 +2,7 @@ from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
 from json import dumps, loads
-from models import AutoReplyKind, BotOrigin, Channel, SenderType
+from models import AutoReplyKind, BotOrigin, Channel, SenderType, UTCDatetimeField
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index
@@ -75,7 +75,7 @@ class Migration(migrations.Migration):
                 ('sender_name', fields.CharField(max_length=100)),
                 ('auto_reply_kind', fields.CharEnumField(null=True, description='GREETING: GREETING\nOUT_OF_HOURS: OUT_OF_HOURS\nHOLIDAY: HOLIDAY', enum_type=AutoReplyKind, max_length=12)),
                 ('content', fields.TextField(unique=False)),
-                ('sent_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('sent_at', UTCDatetimeField(auto_now=False, auto_now_add=False)),
             ],
             options={'table': 'messages', 'app': 'models', 'indexes': [Index(fields=['domain_id', 'sent_at', 'id']), Index(fields=['account_id', 'id']), Index(fields=['room_id', 'auto_reply_kind', 'sent_at'])], 'pk_attr': 'id'},
             bases=['Model'],

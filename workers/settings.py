@@ -1,0 +1,82 @@
+"""arq worker settings (`cxtalk worker`, or inside `cxtalk dev`).
+
+arq is at-least-once and forgets: every job claims its database row with a conditional UPDATE
+and holds a lease; the reconciler, run by every worker every few seconds, re-enqueues rows whose
+enqueue Redis lost or whose worker died, and expires old exports.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from datetime import datetime, timedelta, timezone
+
+from arq import cron
+
+from cxtalk import db
+from cxtalk.config import get_settings
+from services import exports, jobs, reset
+from services.export_job import run_export as export_job
+
+log = logging.getLogger("cxtalk.worker")
+RECONCILE_EVERY = int(os.environ.get("RECONCILE_EVERY_SECONDS", "5"))
+# An enqueued job normally starts well within this; after it the reconciler assumes Redis lost it.
+PENDING_GRACE = timedelta(seconds=float(os.environ.get("PENDING_GRACE_SECONDS", "10")))
+
+
+async def run_export(ctx, export_id: int) -> str:
+    return await export_job(export_id)
+
+
+async def run_reset(ctx, account_id: int) -> str:
+    return await reset.run_reset(account_id)
+
+
+async def reconcile(ctx) -> dict:
+    now = datetime.now(timezone.utc)
+    bucket = int(time.time() // 30)  # dedupes the reconciler's own enqueues for a while
+    stale = await exports.stale_exports(now, PENDING_GRACE)
+    for export in stale:
+        await jobs.enqueue("run_export", export.id, job_id=f"export-{export.id}-{export.attempt}-{bucket}")
+    resets = await reset.stale_resets(now)
+    for account_id in resets:
+        await jobs.enqueue("run_reset", account_id, job_id=f"reset-{account_id}-{bucket}")
+    expired = await exports.expire_exports(now)
+    if stale or resets or expired:
+        log.info("reconciled: %d exports, %d resets re-enqueued, %d expired", len(stale), len(resets), expired)
+    return {"exports": len(stale), "resets": len(resets), "expired": expired}
+
+
+async def startup(ctx) -> None:
+    await db.init_db()
+    jobs.use_pool(ctx["redis"])
+
+
+async def shutdown(ctx) -> None:
+    await db.close_db()
+
+
+def _redis_settings():
+    url = get_settings().redis_url
+    if not url:
+        raise SystemExit("REDIS_URL is not set: the worker needs Redis (cxtalk dev starts a private one)")
+    return jobs.redis_settings(url)
+
+
+class WorkerSettings:
+    functions = [run_export, run_reset]
+    cron_jobs = [cron(reconcile, second=set(range(0, 60, RECONCILE_EVERY)), run_at_startup=True,
+                      unique=False, timeout=60)]
+    on_startup = startup
+    on_shutdown = shutdown
+    poll_delay = 0.02  # arq's default 0.5 s would add ~250 ms before every job
+    max_jobs = 4
+    job_timeout = 6 * 3600  # a long export renews its lease; a dead one is found by the lease, not arq
+    max_tries = 1  # retries are the reconciler's job, driven by the database
+    keep_result = 60
+
+
+def create_worker(**overrides):
+    from arq.worker import create_worker as arq_create_worker
+
+    return arq_create_worker(WorkerSettings, redis_settings=_redis_settings(), **overrides)
