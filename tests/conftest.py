@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -89,6 +90,8 @@ async def _empty_tables() -> None:
 @pytest_asyncio.fixture
 async def api(app):
     await _empty_tables()
+    # ids restart with the tables (PostgreSQL): files of earlier tests must not be mistaken for new ones
+    shutil.rmtree(get_settings().data_dir / "exports", ignore_errors=True)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield Api(client)
