@@ -6,6 +6,8 @@ import logging
 
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -16,14 +18,16 @@ from tortoise.contrib.starlette import RegisterTortoise
 from cxtalk.broadcast import Broadcaster
 from cxtalk.config import Settings, get_settings
 from cxtalk.db import tortoise_config
+from cxtalk.ratelimit import RateLimitMiddleware
 from schema import schema
 from schema.context import Context
-from services import exports, images, invites, jobs
+from services import audit, exports, images, invites, jobs
 
 log = logging.getLogger("cxtalk.server")
 
 # An image is < 10 MiB; the rest of a multipart GraphQL request is small.
 MAX_GRAPHQL_BODY = 11 * 1024 * 1024
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 20
 
 
 class GraphQLApp(GraphQL):
@@ -33,6 +37,8 @@ class GraphQLApp(GraphQL):
             graphql_ide="graphiql" if settings.dev_mode else None,
             allow_queries_via_get=False,  # mutations never over GET; clients POST
             multipart_uploads_enabled=True,
+            allowed_origins=settings.allowed_origins,  # cross-origin WebSocket handshakes
+            max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
         )
         self.settings = settings
 
@@ -83,6 +89,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         export, path = found
         from services.export_files import content_type, file_extension
 
+        await audit.record(actor=None, actor_kind="DOWNLOAD_LINK", domain_id=export.domain_id,
+                           action="downloadHistoryExport", target_type="HistoryExport", target_id=export.id,
+                           changes=None, outcome="OK", client_address=request.client.host if request.client else None)
         name = f"cxtalk-history-{export.created_at:%Y%m%d}-{export.id}.{file_extension(export.format.value)}"
         return FileResponse(path, media_type=content_type(export.format.value, export.csv_encoding.value),
                             filename=name, content_disposition_type="attachment",
@@ -140,6 +149,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/readyz", readyz),
         ],
         lifespan=lifespan,
+        max_body_size=MAX_GRAPHQL_BODY,
+        middleware=[
+            Middleware(CORSMiddleware, allow_origins=list(settings.allowed_origins), allow_methods=["GET", "POST"],
+                       allow_headers=["authorization", "content-type"], max_age=600),
+            Middleware(RateLimitMiddleware, redis_url=settings.redis_url, per_second=settings.rate_limit_per_second,
+                       burst=settings.rate_limit_burst),
+        ],
     )
 
 

@@ -16,6 +16,9 @@ class Settings:
     public_base_url: str
     secret_key: str
     dev_mode: bool  # GraphiQL and introspection on
+    allowed_origins: tuple[str, ...]  # browser origins allowed by CORS and the WebSocket handshake
+    rate_limit_per_second: float  # sustained GraphQL requests per token (0: off)
+    rate_limit_burst: int
 
     @property
     def images_dir(self) -> Path:
@@ -51,4 +54,7 @@ def get_settings() -> Settings:
         public_base_url=os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
         secret_key=_secret_key(data_dir),
         dev_mode=os.environ.get("CXTALK_DEV", "0") == "1",
+        allowed_origins=tuple(o.strip() for o in os.environ.get("ALLOWED_ORIGINS", "").split(",") if o.strip()),
+        rate_limit_per_second=float(os.environ.get("RATE_LIMIT_PER_SECOND", "20")),
+        rate_limit_burst=int(os.environ.get("RATE_LIMIT_BURST", "100")),
     )

@@ -287,3 +287,22 @@ class HistoryExport(Model):
     class Meta:
         table = "history_exports"
         indexes = (("domain_id", "id"), ("status", "lease_until"))
+
+
+class AuditEvent(Model):
+    # Who did what to which object, from where: every admin and operator mutation and every download.
+    id = fields.BigIntField(primary_key=True)
+    domain_id = fields.IntField(null=True)  # NULL: no domain could be named (e.g. a refused operator call)
+    actor_kind = fields.CharField(max_length=16)  # MEMBER, OPERATOR, DOWNLOAD_LINK
+    actor_member_id = fields.IntField(null=True)
+    action = fields.CharField(max_length=64)
+    target_type = fields.CharField(max_length=32, null=True)
+    target_id = fields.BigIntField(null=True)
+    changes = fields.JSONField(null=True)
+    outcome = fields.CharField(max_length=64)  # OK, or the error codes
+    client_address = fields.CharField(max_length=64, null=True)
+    created_at = UTCDatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "audit_events"
+        indexes = (("domain_id", "id"), ("domain_id", "action", "id"), ("domain_id", "target_type", "target_id"))

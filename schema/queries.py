@@ -5,6 +5,7 @@ import strawberry
 
 from schema import ids
 from schema.context import Info
+from schema.audit import AuditQueries
 from schema.exports import ExportQueries, HistoryExport
 from schema.types import (Connection, Domain, Member, Node, Product, ProductUsage, Viewer, WindowAccount,
                           WindowAccountStatus, connection)
@@ -34,7 +35,7 @@ async def resolve_node(info: Info, actor: Actor, type_name: str, pk: int) -> Nod
 
 
 @strawberry.type
-class Query(ExportQueries):
+class Query(ExportQueries, AuditQueries):
     @strawberry.field
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         type_name, pk = ids.decode_any(id)

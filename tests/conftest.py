@@ -17,6 +17,7 @@ os.environ["DATA_DIR"] = str(_TMP / "data")
 os.environ.setdefault("DATABASE_URL", f"sqlite://{_TMP / 'data' / 'test.sqlite3'}")
 os.environ["PUBLIC_BASE_URL"] = "http://testserver"
 os.environ.setdefault("SECRET_KEY", "test-secret-key")
+os.environ.setdefault("RATE_LIMIT_PER_SECOND", "0")  # off, except in the tests of the limit itself
 
 import httpx  # noqa: E402
 import pytest  # noqa: E402
@@ -28,7 +29,7 @@ from cxtalk.config import get_settings  # noqa: E402
 from cxtalk.embedded_redis import EmbeddedRedis  # noqa: E402
 from tests.support import Api, World  # noqa: E402
 
-TABLES_IN_DELETE_ORDER = ["history_exports", "messages", "talk_room_participants", "talk_rooms", "bots", "contacts", "holidays",
+TABLES_IN_DELETE_ORDER = ["audit_events", "history_exports", "messages", "talk_room_participants", "talk_rooms", "bots", "contacts", "holidays",
                           "responders", "api_tokens", "window_accounts", "products", "members", "domains"]
 
 
