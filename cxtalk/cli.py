@@ -45,6 +45,24 @@ def cmd_create_operator_token(args) -> int:
     return 0
 
 
+def cmd_seed_demo(args) -> int:
+    from schema.ids import MalformedId, decode
+    from services.seeding import seed_demo
+
+    try:
+        domain_id = decode(args.domain, "Domain")
+    except MalformedId as exc:
+        print(f"error: domain: {exc.message} (give the domainId printed by create-domain)", file=sys.stderr)
+        return 2
+    report = asyncio.run(_with_db(lambda: seed_demo(domain_id, accounts=args.accounts, contacts=args.contacts,
+                                                    messages=args.messages)))
+    _print_json({"domainId": args.domain, "accounts": report.accounts, "responders": report.responders,
+                 "contacts": report.contacts, "talkRooms": report.talk_rooms, "groupRooms": report.group_rooms,
+                 "bots": report.bots, "holidays": report.holidays, "messages": report.messages,
+                 "membersProvisioned": report.members_provisioned, "seconds": report.seconds})
+    return 0
+
+
 def _uvicorn_config(host: str, port: int):
     import uvicorn
 
@@ -60,9 +78,21 @@ def cmd_serve(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    from workers.settings import create_worker
+    import signal
 
-    create_worker().run()
+    from workers.settings import run_supervised
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await run_supervised()
+        except asyncio.CancelledError:
+            logging.getLogger("cxtalk.worker").info("worker stopped by signal")
+
+    asyncio.run(main())
     return 0
 
 
@@ -101,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("create-operator-token", help="create a token for internal tooling")
     p.set_defaults(func=cmd_create_operator_token)
+
+    p = sub.add_parser("seed-demo", help="add bulk demo data (accounts, contacts, a year of history) to a domain")
+    p.add_argument("--domain", required=True, help="the domainId printed by create-domain")
+    p.add_argument("--accounts", type=int, default=5)
+    p.add_argument("--contacts", type=int, default=200, help="in all, spread over the accounts")
+    p.add_argument("--messages", type=int, default=10_000)
+    p.set_defaults(func=cmd_seed_demo)
     return parser
 
 

@@ -47,16 +47,14 @@ async def _serve(host: str, port: int, demo: bool) -> None:
               f"  GraphiQL:     {url}/graphql\n"
               f"  Admin token:  {token}\n"
               f"  In GraphiQL, Headers: {{\"Authorization\": \"Bearer {token}\"}}\n", flush=True)
-    from workers.settings import create_worker
+    from workers.settings import run_supervised
 
-    worker = create_worker(handle_signals=False)
-    worker_task = asyncio.create_task(worker.async_run())
+    worker_task = asyncio.create_task(run_supervised())
     try:
         await uvicorn.Server(_uvicorn_config(host, port)).serve()
     finally:
         worker_task.cancel()
         await asyncio.gather(worker_task, return_exceptions=True)
-        await worker.close()
 
 
 def _interrupt(signum, frame):

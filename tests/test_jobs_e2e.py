@@ -199,3 +199,68 @@ async def test_failing_disk_write_marks_failed_and_leaves_no_file(world, api_ser
     assert export_files(pk) == []
     again = post(api_server, world.admin, REQUEST, {"input": {}})  # a failed export does not block the next
     assert again["errors"] == []
+
+
+async def test_redis_restarted_mid_job_the_job_finishes_and_the_worker_carries_on(world, tmp_path):
+    from cxtalk.embedded_redis import EmbeddedRedis
+
+    own_redis = EmbeddedRedis(tmp_path / "redis").start()
+    env = {"REDIS_URL": own_redis.url}
+    server = ApiServer(env={**FAST_JOBS, **env}).start()
+    started = Worker(env=env).start()
+    try:
+        account = await world.account(handle="desk")
+        await seed_messages(account["id"], 60_000)
+        first = decode(post(server, world.admin, REQUEST, {"input": {}})["export"]["id"], "HistoryExport")
+
+        async def running():
+            row = await HistoryExport.get(id=first)
+            return row.status.value == "RUNNING" and row.progress > 0
+
+        await wait_for(running, interval=0.01)
+        own_redis.stop()  # Redis goes away in the middle of the job
+        await asyncio.sleep(1)
+        own_redis = EmbeddedRedis(tmp_path / "redis", port=own_redis.port).start()
+
+        async def ready(pk):
+            return (await HistoryExport.get(id=pk)).status.value == "READY"
+
+        await wait_for(lambda: ready(first), timeout=90)
+        assert (await HistoryExport.get(id=first)).row_count == 60_000
+        # the worker survived the outage: the next export runs too
+        second = decode(post(server, world.admin, REQUEST, {"input": {}})["export"]["id"], "HistoryExport")
+        await wait_for(lambda: ready(second), timeout=60)
+    finally:
+        started.stop()
+        server.stop()
+        own_redis.stop()
+
+
+async def test_websocket_origins_and_subscription_cap(world):
+    import json
+
+    import websockets
+    from websockets.exceptions import InvalidStatus
+
+    server = ApiServer(env={**FAST_JOBS, "ALLOWED_ORIGINS": "https://admin.example.com"}).start()
+    try:
+        export = post(server, world.admin, REQUEST, {"input": {}})["export"]
+        with pytest.raises(InvalidStatus):
+            await websockets.connect(ws_url(server), subprotocols=["graphql-transport-ws"],
+                                     origin="https://evil.example.com")
+        async with websockets.connect(ws_url(server), subprotocols=["graphql-transport-ws"],
+                                      origin="https://admin.example.com") as ws:
+            await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {world.admin}"}}))
+            assert json.loads(await ws.recv())["type"] == "connection_ack"
+            for i in range(21):
+                await ws.send(json.dumps({"id": str(i), "type": "subscribe", "payload": {
+                    "query": EXPORT_UPDATED, "variables": {"id": export["id"]}}}))
+            refused = None
+            for _ in range(60):  # the first 20 each send their current state
+                message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                if message["type"] == "error":
+                    refused = message
+                    break
+            assert refused["id"] == "20" and refused["payload"][0]["message"] == "Subscription limit reached"
+    finally:
+        server.stop()

@@ -6,6 +6,8 @@ enqueue Redis lost or whose worker died, and expires old exports.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -80,3 +82,25 @@ def create_worker(**overrides):
     from arq.worker import create_worker as arq_create_worker
 
     return arq_create_worker(WorkerSettings, redis_settings=_redis_settings(), **overrides)
+
+
+async def run_supervised() -> None:
+    """Run the arq worker until cancelled, starting it again whenever it dies.
+
+    arq's main loop ends with an exception when Redis goes away (and a plain process would sit
+    there idle). Jobs in flight are safe: their rows keep the truth, and their leases let the
+    restarted worker's reconciler take them over.
+    """
+    while True:
+        worker = create_worker(handle_signals=False)
+        try:
+            await worker.async_run()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("worker stopped (%s: %s); starting again in 1 s", type(exc).__name__, exc)
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(worker.close(), timeout=5)
+        await asyncio.sleep(1)
