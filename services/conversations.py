@@ -83,7 +83,7 @@ def _external_id(value: str | None, field: str) -> str:
 
 def _contact(data: ContactData, errors: ErrorCollector) -> ContactData | None:
     external_id = errors.check(_external_id, data.external_id, "contact.externalId")
-    name = errors.check(text_rules.person_name, data.name, "contact.name", NAME_MAX)
+    name = errors.check(text_rules.required_text, data.name, "contact.name", NAME_MAX)
     if external_id is None or name is None:
         return None
     return ContactData(external_id=external_id, name=name, channel=Channel(data.channel))
@@ -184,7 +184,7 @@ async def _kinds_sent_on_local_day(conn: BaseDBAsyncClient, room_id: int, tz, at
 # --- operator mutations ----------------------------------------------------------------------
 
 async def register_bot(account_id: int, name: str, origin: BotOrigin) -> Bot:
-    name = text_rules.person_name(name, "name", NAME_MAX)
+    name = text_rules.required_text(name, "name", NAME_MAX)
     origin = BotOrigin(origin)
 
     async def work(conn):

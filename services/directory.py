@@ -24,8 +24,8 @@ class NewDomain:
 
 async def create_domain(name: str, admin_name: str, admin_email: str) -> NewDomain:
     errors = ErrorCollector()
-    name = errors.check(text_rules.person_name, name, "name", 200)
-    admin_name = errors.check(text_rules.person_name, admin_name, "adminName")
+    name = errors.check(text_rules.required_text, name, "name", 200)
+    admin_name = errors.check(text_rules.required_text, admin_name, "adminName")
     admin_email = errors.check(text_rules.email, admin_email, "adminEmail")
     errors.raise_if_any()
 
@@ -57,7 +57,7 @@ async def provision_members(domain_id: int, entries: list[tuple[str, str]]) -> l
     errors = ErrorCollector()
     cleaned: dict[str, tuple[str, str]] = {}
     for i, (name, email) in enumerate(entries):
-        name = errors.check(text_rules.person_name, name, f"members[{i}].name")
+        name = errors.check(text_rules.required_text, name, f"members[{i}].name")
         email = errors.check(text_rules.email, email, f"members[{i}].email")
         if email is None or name is None:
             continue
@@ -67,19 +67,25 @@ async def provision_members(domain_id: int, entries: list[tuple[str, str]]) -> l
     errors.raise_if_any()
 
     async def work(conn):
+        # One statement per kind of write, whatever the batch size: the new rows in one bulk
+        # INSERT, the renames in one bulk UPDATE, then the new rows read back for their ids.
         existing = {m.email_key: m for m in await Member.filter(
             domain_id=domain_id, email_key__in=list(cleaned)).using_db(conn)}
-        result = []
+        new, renamed = [], []
         for key, (name, email) in cleaned.items():
             member = existing.get(key)
             if member is None:
-                member = await Member.create(domain_id=domain_id, name=name, email=email, email_key=key,
-                                             role=Role.MEMBER, using_db=conn)
+                new.append(Member(domain_id=domain_id, name=name, email=email, email_key=key, role=Role.MEMBER))
             elif member.name != name:
                 member.name = name
-                await member.save(update_fields=["name"], using_db=conn)
-            result.append(member)
-        return result
+                renamed.append(member)
+        if new:
+            await Member.bulk_create(new, using_db=conn)
+            existing.update({m.email_key: m for m in await Member.filter(
+                domain_id=domain_id, email_key__in=[m.email_key for m in new]).using_db(conn)})
+        if renamed:
+            await Member.bulk_update(renamed, fields=["name"], using_db=conn)
+        return [existing[key] for key in cleaned]
 
     return await atomic(work)
 

@@ -32,7 +32,7 @@ async def grant_product(domain_id: int, name: str, responder_limit: int, quantit
     """Buy units of a product. Granting an existing product name adds to its quantity; its
     responder limit cannot change that way (accounts already rely on it)."""
     errors = ErrorCollector()
-    name = errors.check(text_rules.person_name, name, "name", 100)
+    name = errors.check(text_rules.required_text, name, "name", 100)
     errors.check(_positive, responder_limit, "responderLimit")
     errors.check(_positive, quantity, "quantity", allow_zero=True)
     errors.raise_if_any()

@@ -41,14 +41,7 @@ def uniqueness_key(name: str) -> str:
 
 
 def account_name(value: str | None, field: str = "name") -> str:
-    name = clean_text(value or "")
-    if not name:
-        raise BusinessError.one(ErrorCode.REQUIRED, field, "Enter a name.")
-    if has_forbidden_chars(name):
-        raise BusinessError.one(ErrorCode.INVALID, field, "The name must not contain control characters.")
-    if len(name) > NAME_MAX:
-        raise BusinessError.one(ErrorCode.TOO_LONG, field, f"The name can have at most {NAME_MAX} characters.")
-    return name
+    return required_text(value, field, NAME_MAX)
 
 
 def handle(value: str | None, field: str = "handle") -> str:
@@ -75,7 +68,8 @@ def description(value: str | None, field: str = "description") -> str | None:
     return text
 
 
-def person_name(value: str | None, field: str, max_len: int = 100) -> str:
+def required_text(value: str | None, field: str, max_len: int = 100) -> str:
+    """A one-line name: NFC, trimmed, 1..max_len characters, no control characters."""
     text = clean_text(value or "")
     if not text:
         raise BusinessError.one(ErrorCode.REQUIRED, field, "Enter a name.")

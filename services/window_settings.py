@@ -130,7 +130,7 @@ async def add_holiday(actor: Actor, account_id: int, start: date, end: date, nam
     actor.require_admin()
     label = None
     if name is not None and name.strip():
-        label = text_rules.person_name(name, "name", 100)
+        label = text_rules.required_text(name, "name", 100)
 
     async def work(conn):
         await lock_active_account(conn, actor, account_id, "accountId")
