@@ -4,11 +4,13 @@ from __future__ import annotations
 import strawberry
 
 from schema import ids
-from schema.context import Info
+import models
 from schema.audit import AuditQueries
+from schema.context import Info
+from schema.conversations import Bot, Contact, Message, TalkRoom
 from schema.exports import ExportQueries, HistoryExport
-from schema.types import (Connection, Domain, Member, Node, Product, ProductUsage, Viewer, WindowAccount,
-                          WindowAccountStatus, connection)
+from schema.types import (Connection, Domain, Holiday, Member, Node, Product, ProductUsage, Viewer,
+                          WindowAccount, WindowAccountStatus, connection)
 from services import accounts, directory, exports, products, responders
 from services.auth import Actor
 
@@ -31,7 +33,19 @@ async def resolve_node(info: Info, actor: Actor, type_name: str, pk: int) -> Nod
     if type_name == "Domain":
         domain = await directory.get_domain(pk) if pk == actor.domain_id else None
         return Domain.from_model(domain) if domain else None
+    if type_name in _ACCOUNT_PARTS:
+        model, graphql_type = _ACCOUNT_PARTS[type_name]
+        row = await model.filter(id=pk).first()
+        # visible exactly when its account is
+        if row is None or await accounts.get_account(actor, row.account_id) is None:
+            return None
+        return graphql_type.from_model(row)
     raise ids.MalformedId(f"Unknown ID type {type_name}.")
+
+
+_ACCOUNT_PARTS = {"Holiday": (models.Holiday, Holiday), "Contact": (models.Contact, Contact),
+                  "TalkRoom": (models.TalkRoom, TalkRoom), "Bot": (models.Bot, Bot),
+                  "Message": (models.Message, Message)}
 
 
 @strawberry.type

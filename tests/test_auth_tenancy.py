@@ -679,3 +679,30 @@ def big_id_cases(world: World, acc: dict, pk: int) -> list[tuple[str, dict, str]
         (REMOVE_RESPONDER, {"input": {"accountId": acc["two"], "memberId": ids.encode("Member", pk)}},
          "memberId"),
     ]
+
+
+async def test_node_resolves_the_parts_of_an_account_only_for_who_sees_the_account(world):
+    from models import Bot, BotOrigin, Contact, Holiday, Message, TalkRoom
+    from schema.ids import decode, encode
+    from tests.history import seed_messages
+    from tests.support import World
+    from datetime import date
+
+    account = await world.account(responders=[world.member_ids[0]])
+    pk = decode(account["id"], "WindowAccount")
+    await seed_messages(account["id"], 1)
+    contact = await Contact.filter(account_id=pk).first()
+    room = await TalkRoom.create(account_id=pk, contact_id=contact.id)
+    bot = await Bot.create(account_id=pk, name="b", origin=BotOrigin.CX_TALK)
+    holiday = await Holiday.create(account_id=pk, start_date=date(2030, 1, 1), end_date=date(2030, 1, 2))
+    message = await Message.filter(account_id=pk).first()
+    other = await World.build(world.api, name="Other")
+    query = "query($id: ID!) { node(id: $id) { id __typename } }"
+    for type_name, row in [("Contact", contact), ("TalkRoom", room), ("Bot", bot), ("Holiday", holiday),
+                           ("Message", message)]:
+        gid = encode(type_name, row.id)
+        assert (await world.api.data(query, {"id": gid}, token=world.admin))["node"] == {
+            "id": gid, "__typename": type_name}
+        assert (await world.api.data(query, {"id": gid}, token=world.member_tokens[0]))["node"]["id"] == gid
+        assert (await world.api.data(query, {"id": gid}, token=world.member_tokens[1]))["node"] is None
+        assert (await world.api.data(query, {"id": gid}, token=other.admin))["node"] is None
