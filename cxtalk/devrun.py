@@ -15,7 +15,7 @@ DEMO_MEMBERS = [("佐藤 花子", "hanako.sato@example.com"), ("鈴木 一郎", 
 
 
 async def seed_demo_domain() -> str:
-    """Create the demo domain once (admin, products, members); return a fresh admin token."""
+    """Create the demo domain once (admin, products, members, a small history); return a fresh admin token."""
     from models import Domain, Member, Role
     from services import auth, directory, products
 
@@ -26,6 +26,10 @@ async def seed_demo_domain() -> str:
         await products.grant_product(domain.id, "CX Talk Standard", responder_limit=5, quantity=3)
         await products.grant_product(domain.id, "CX Talk Large", responder_limit=20, quantity=1)
         await directory.provision_members(domain.id, DEMO_MEMBERS)
+        # A small response history, so a newcomer has conversations to browse and export.
+        from services.seeding import seed_demo
+
+        await seed_demo(domain.id, accounts=3, contacts=50, messages=2000)
     admin = await Member.filter(domain_id=domain.id, role=Role.ADMIN).order_by("id").first()
     return await auth.issue_member_token(admin.id)
 
