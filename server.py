@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from strawberry.asgi import GraphQL
+from cross_web import HTTPException
 from tortoise import Tortoise
 from tortoise.contrib.starlette import RegisterTortoise
 
@@ -44,6 +45,17 @@ class GraphQLApp(GraphQL):
 
     async def get_context(self, request, response) -> Context:
         return Context(request=request, response=response, settings=self.settings)
+
+    async def parse_http_body(self, request):
+        """Refuse malformed bodies with 400 (strawberry would let some escape as 500s)."""
+        try:
+            data = await super().parse_http_body(request)
+        except (UnicodeDecodeError, AttributeError, TypeError) as exc:
+            raise HTTPException(400, "The request body must be a JSON object in UTF-8.") from exc
+        name = getattr(data, "operation_name", None)
+        if name is not None and (not isinstance(name, str) or not name.isascii() or not name.isidentifier()):
+            raise HTTPException(400, "operationName must be a GraphQL name.")
+        return data
 
 
 def _not_found() -> JSONResponse:

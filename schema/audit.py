@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 from datetime import date, datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from services import audit
 # Input fields that name the object a mutation acts on, in order of preference.
 _TARGET_INPUTS = ("id", "accountId", "roomId", "domainId", "memberId")
 _TARGET_PAYLOADS = ("window_account", "export", "product", "bot", "contact", "room")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def _jsonable(value: Any) -> Any:
@@ -39,7 +41,9 @@ def _jsonable(value: Any) -> Any:
         return value.value
     if isinstance(value, (datetime, date)):
         return value.isoformat()
-    if value is None or isinstance(value, (str, int, float, bool)):
+    if isinstance(value, str):  # PostgreSQL's JSON refuses NUL and lone surrogates: keep the rest
+        return _UNSTORABLE.sub("\ufffd", value)
+    if value is None or isinstance(value, (int, float, bool)):
         return value
     if hasattr(value, "filename"):  # an Upload: never store file contents
         return {"upload": getattr(value, "filename", None)}

@@ -26,6 +26,8 @@ def decode_any(gid: str) -> tuple[str, int]:
         type_name, _, value = text.partition(":")
         if not type_name.isalpha() or not value.isdigit() or int(value) > MAX_PK:
             raise ValueError
+        if encode(type_name, int(value)) != gid:  # one object, one ID: no lenient base64 or leading zeros
+            raise ValueError
         return type_name, int(value)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedId(f"Malformed ID: {gid!r:.60}") from exc

@@ -7,7 +7,10 @@ from datetime import datetime
 
 from models import AuditEvent, Bot, Contact, HistoryExport, Holiday, Member, Product, TalkRoom, WindowAccount
 from services.auth import Actor
+from services.errors import BusinessError
 from services.pagination import Page, paginate
+from services.text_rules import search_term
+from services.window_settings import BadTimeArgument, supported_instant
 
 log = logging.getLogger("cxtalk.audit")
 
@@ -57,19 +60,33 @@ async def record(*, actor: Actor | None, action: str, target_type: str | None, t
         log.exception("could not write the audit event %s %s:%s", action, target_type, target_id)
 
 
+def _filter_time(value: datetime | None, name: str) -> datetime | None:
+    """Like a malformed cursor, a bad filter time is a top-level BAD_USER_INPUT."""
+    if value is None:
+        return None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise BadTimeArgument(f"Give '{name}' with its UTC offset.")
+    try:
+        return supported_instant(value, name)
+    except BusinessError as exc:
+        raise BadTimeArgument(f"'{name}': {exc.errors[0].message}") from None
+
+
 async def list_events(actor: Actor, first: int | None, after: str | None, filter: AuditFilter) -> Page[AuditEvent]:
     actor.require_admin()
+    since, until = _filter_time(filter.since, "since"), _filter_time(filter.until, "until")
     query = AuditEvent.filter(domain_id=actor.domain_id)
-    if filter.action:
-        query = query.filter(action=filter.action)
+    action = search_term(filter.action)
+    if action:
+        query = query.filter(action=action)
     if filter.target_type:
         query = query.filter(target_type=filter.target_type)
     if filter.target_id is not None:
         query = query.filter(target_id=filter.target_id)
     if filter.actor_member_id is not None:
         query = query.filter(actor_member_id=filter.actor_member_id)
-    if filter.since:
-        query = query.filter(created_at__gte=filter.since)
-    if filter.until:
-        query = query.filter(created_at__lt=filter.until)
+    if since:
+        query = query.filter(created_at__gte=since)
+    if until:
+        query = query.filter(created_at__lt=until)
     return await paginate(query, first, after, newest_first=True)

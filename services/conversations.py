@@ -26,7 +26,7 @@ from services.autoreply import (AutoReplyDecision, decide_on_customer_added, dec
                                 local_day_bounds)
 from services.errors import BusinessError, ErrorCode, ErrorCollector
 from services.pagination import Page, decode_cursor, page_size
-from services.window_settings import autoreply_settings, holidays_of
+from services.window_settings import autoreply_settings, holidays_of, supported_instant
 
 NAME_MAX = 100  # contacts, bots, and sender names in the history
 EXTERNAL_ID_MAX = 200
@@ -67,7 +67,8 @@ def instant(value: datetime | None, field: str) -> datetime:
         return datetime.now(timezone.utc)
     if value.tzinfo is None or value.utcoffset() is None:
         raise BusinessError.one(ErrorCode.INVALID, field, "Give the time with its UTC offset.")
-    return value.astimezone(timezone.utc)
+    # Years far out (or past year 9999 once in UTC) would overflow the local-day arithmetic.
+    return supported_instant(value, field)
 
 
 def _external_id(value: str | None, field: str) -> str:
@@ -272,7 +273,9 @@ async def record_responder_reply(room_id: int, responder_id: int, content: str,
             raise BusinessError.one(ErrorCode.NOT_FOUND, "roomId", "No such talk room.")
         if not changed:
             raise BusinessError.one(ErrorCode.ACCOUNT_NOT_ACTIVE, "roomId", _NOT_ACTIVE)
-        member = await Member.filter(id=responder_id).using_db(conn).first()
+        account = await WindowAccount.get(id=room.account_id).using_db(conn)
+        # A member of another domain than the room's is, for this room, a member that does not exist.
+        member = await Member.filter(id=responder_id, domain_id=account.domain_id).using_db(conn).first()
         if member is None:
             raise BusinessError.one(ErrorCode.NOT_FOUND, "responderId", "No such member.")
         if not await Responder.filter(account_id=room.account_id, member_id=member.id).using_db(conn).exists():
@@ -280,7 +283,6 @@ async def record_responder_reply(room_id: int, responder_id: int, content: str,
                                     "This member does not respond for the room's window account.")
         if not await TalkRoomParticipant.filter(room_id=room.id, member_id=member.id).using_db(conn).exists():
             await TalkRoomParticipant.create(room_id=room.id, member_id=member.id, using_db=conn)
-        account = await WindowAccount.get(id=room.account_id).using_db(conn)
         message = await _store(conn, account, room.contact_id, room.id, SenderType.RESPONDER, member.name, text,
                                sent_at)
         return ResponderReply(message, room)

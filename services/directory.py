@@ -105,8 +105,15 @@ async def get_member(actor: Actor, member_id: int) -> Member | None:
     return await _visible_members(actor).filter(id=member_id).first()
 
 
+_IN_LIST_MAX = 1000  # ids per IN (...) list: PostgreSQL takes at most 32767 parameters per statement
+
+
 async def members_by_ids(actor: Actor, ids: list[int]) -> list[Member]:
-    return await Member.filter(domain_id=actor.domain_id, id__in=ids)
+    """The members of the actor's domain among `ids`, in chunks however long the list a client sent."""
+    found: list[Member] = []
+    for start in range(0, len(ids), _IN_LIST_MAX):
+        found += await Member.filter(domain_id=actor.domain_id, id__in=ids[start:start + _IN_LIST_MAX])
+    return found
 
 
 async def search_members(actor: Actor, search: str | None, first: int | None, after: str | None) -> Page[Member]:

@@ -18,9 +18,11 @@ from services import counters, download_tokens, jobs
 from services.auth import Actor
 from services.errors import BusinessError, ErrorCode
 from services.pagination import Page, paginate
+from services.window_settings import supported_instant
 
 log = logging.getLogger("cxtalk.exports")
 ACTIVE = (ExportStatus.PENDING, ExportStatus.RUNNING)
+MAX_ACCOUNT_IDS = 30_000  # the job binds each as a parameter; PostgreSQL allows 32,767 per statement
 FINAL = (ExportStatus.READY, ExportStatus.FAILED, ExportStatus.CANCELED, ExportStatus.EXPIRED)
 
 
@@ -30,6 +32,14 @@ def ttl() -> timedelta:
 
 def exports_dir() -> Path:
     return get_settings().data_dir / "exports"
+
+
+def _window_time(value: datetime | None, field: str) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise BusinessError.one(ErrorCode.INVALID, field, "Give the time with its UTC offset.")
+    return supported_instant(value, field)
 
 
 @dataclass
@@ -42,12 +52,16 @@ async def request_export(actor: Actor, fmt: ExportFormat | None, encoding: CsvEn
                          account_ids: list[int] | None, since: datetime | None,
                          until: datetime | None) -> ExportRequest:
     actor.require_admin()
+    since, until = _window_time(since, "since"), _window_time(until, "until")
     if since and until and since >= until:
         raise BusinessError.one(ErrorCode.INVALID_RANGE, "until", "'until' must be after 'since'.")
     if account_ids is not None:
         account_ids = sorted(set(account_ids))
         if not account_ids:
             raise BusinessError.one(ErrorCode.REQUIRED, "accountIds", "Choose at least one account, or none for all.")
+        if len(account_ids) > MAX_ACCOUNT_IDS:
+            raise BusinessError.one(ErrorCode.INVALID, "accountIds",
+                                    f"At most {MAX_ACCOUNT_IDS} accounts; leave accountIds out for all of them.")
         # Reset accounts count too: their history is kept and exported.
         if await WindowAccount.filter(domain_id=actor.domain_id, id__in=account_ids).count() != len(account_ids):
             raise BusinessError.one(ErrorCode.NOT_FOUND, "accountIds", "A chosen account does not exist.")

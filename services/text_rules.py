@@ -1,6 +1,7 @@
 """Text rules of window accounts: normalisation, lengths, characters, uniqueness keys."""
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 
@@ -20,6 +21,12 @@ def clean_text(value: str) -> str:
     return unicodedata.normalize("NFC", value).strip()
 
 
+def unify_line_breaks(value: str) -> str:
+    """CRLF and a lone CR (form posts, Windows clients) become LF, the one line break free text
+    stores; without this a CR, being a control character, would refuse an ordinary text."""
+    return value.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def has_forbidden_chars(value: str, allow_newlines: bool = False) -> bool:
     for ch in value:
         if allow_newlines and ch in "\n\t":
@@ -35,9 +42,21 @@ def search_term(value: str | None) -> str:
     return "".join(ch for ch in text if unicodedata.category(ch) not in _FORBIDDEN_CATEGORIES)
 
 
+NAME_KEY_MAX = 255  # width of window_accounts.name_key
+_EMAIL_MAX = 254
+
+
 def uniqueness_key(name: str) -> str:
-    """NFKC + casefold, so 'Ｓｕｐｐｏｒｔ' and 'support' collide."""
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+    """NFKC + casefold, so 'Ｓｕｐｐｏｒｔ' and 'support' collide.
+
+    A few characters expand a lot (NFKC makes U+FDFA 18 letters), so a key longer than its column
+    keeps its head and replaces the rest by a digest of the whole: equal keys stay equal, and
+    PostgreSQL never sees a value too long for the column."""
+    key = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+    if len(key) > NAME_KEY_MAX:
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+        key = f"{key[:NAME_KEY_MAX - len(digest) - 1]}#{digest}"
+    return key
 
 
 def account_name(value: str | None, field: str = "name") -> str:
@@ -57,7 +76,7 @@ def description(value: str | None, field: str = "description") -> str | None:
     """Optional; empty means none. Newlines and tabs are allowed, other control characters are not."""
     if value is None:
         return None
-    text = clean_text(value)
+    text = clean_text(unify_line_breaks(value))
     if not text:
         return None
     if has_forbidden_chars(text, allow_newlines=True):
@@ -84,11 +103,12 @@ _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 def email(value: str | None, field: str = "email") -> str:
-    text = (value or "").strip()
+    text = clean_text(value or "")  # NFC like every other text: lengths and the key count composed characters
     if not text:
         raise BusinessError.one(ErrorCode.REQUIRED, field, "Enter an email address.")
-    if len(text) > 254:
-        raise BusinessError.one(ErrorCode.TOO_LONG, field, "At most 254 characters.")
+    # The casefolded key must fit as well: casefolding expands some letters ('ß' becomes 'ss').
+    if len(text) > _EMAIL_MAX or len(text.casefold()) > _EMAIL_MAX:
+        raise BusinessError.one(ErrorCode.TOO_LONG, field, f"At most {_EMAIL_MAX} characters.")
     if has_forbidden_chars(text) or not _EMAIL_RE.fullmatch(text):
         raise BusinessError.one(ErrorCode.INVALID, field, "Enter a valid email address.")
     return text

@@ -11,8 +11,15 @@ from services.accounts import UNSET, lock_active_account
 from services.auth import Actor
 from services.autoreply import AutoReplySettings
 from services.errors import BusinessError, ErrorCode, ErrorCollector
+from services.pagination import BadPageArgument
 
 MESSAGE_MAX = 500
+# The instants the schedule can work with: local days, the next change (up to two years ahead)
+# and every stored time stay far inside what `datetime` can hold (years 1..9999).
+EARLIEST_INSTANT = datetime(1900, 1, 1, tzinfo=timezone.utc)
+LATEST_INSTANT = datetime(9000, 1, 1, tzinfo=timezone.utc)
+_IN_LIST_MAX = 1000  # ids per IN (...) list
+_INTERVALS_REPORTED_ONE_BY_ONE = 20  # beyond: one error for the day, not one per interval
 MESSAGE_FIELDS = {"greetingMessage": "greeting_message", "outOfHoursMessage": "out_of_hours_message",
                   "holidayMessage": "holiday_message"}
 
@@ -50,10 +57,32 @@ def autoreply_settings(account: WindowAccount, holidays: list[Holiday]) -> AutoR
         holiday_message=account.holiday_message)
 
 
+class BadTimeArgument(BadPageArgument):
+    """A time argument of a query that cannot be used (no UTC offset, or out of range). Queries
+    have no payload `errors`: like a malformed cursor it is a top-level BAD_USER_INPUT error."""
+
+
+def supported_instant(value: datetime, field: str) -> datetime:
+    """`value` (aware) in UTC, if the service can work with it; INVALID otherwise."""
+    try:
+        utc = value.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00+09:00 is in year 0 in UTC
+        utc = None
+    if utc is None or not EARLIEST_INSTANT <= utc < LATEST_INSTANT:
+        raise BusinessError.one(
+            ErrorCode.INVALID, field,
+            f"Give a time from {EARLIEST_INSTANT.year} to {LATEST_INSTANT.year - 1}.")
+    return utc
+
+
 def availability(account: WindowAccount, holidays: list[Holiday], at: datetime | None):
     at = at or datetime.now(timezone.utc)
-    if at.tzinfo is None:
-        raise BusinessError.one(ErrorCode.INVALID, "at", "Give the time with its UTC offset.")
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise BadTimeArgument("Give the time 'at' with its UTC offset.")
+    try:
+        supported_instant(at, "at")
+    except BusinessError as exc:
+        raise BadTimeArgument(f"'at': {exc.errors[0].message}") from None
     return schedule.availability(hours_of(account), periods(holidays), zone(account.timezone), at)
 
 
@@ -85,12 +114,26 @@ def _zone_names() -> set[str]:
 
 
 def _message(value: str | None, field: str) -> str:
-    text = (value or "").strip()
+    """Free text like a description: line breaks unified, NFC, trimmed; counted after that."""
+    text = text_rules.clean_text(text_rules.unify_line_breaks(value or ""))
     if text_rules.has_forbidden_chars(text, allow_newlines=True):
         raise BusinessError.one(ErrorCode.INVALID, field, "The message must not contain control characters.")
     if len(text) > MESSAGE_MAX:
         raise BusinessError.one(ErrorCode.TOO_LONG, field, f"At most {MESSAGE_MAX} characters.")
     return text
+
+
+def _business_hours_size(days: list) -> None:
+    """Lists longer than any valid input get one error, not one per entry (10,000 copies of a day
+    would otherwise answer 9,999 errors). Inputs of a plausible size get every error reported."""
+    if len(days) > len(schedule.WEEKDAYS):
+        raise BusinessError.one(ErrorCode.INVALID, "businessHours",
+                                f"List each weekday at most once ({len(days)} days given).")
+    for weekday, intervals in days:
+        if len(intervals) > _INTERVALS_REPORTED_ONE_BY_ONE:
+            raise BusinessError.one(
+                ErrorCode.INVALID, "businessHours",
+                f"{weekday} has {len(intervals)} intervals; at most {schedule.MAX_INTERVALS_PER_DAY} are allowed.")
 
 
 # --- mutations ------------------------------------------------------------------------------
@@ -107,6 +150,8 @@ async def update_settings(actor: Actor, account_id: int, *, timezone_name=UNSET,
     for field, value in (messages or {}).items():
         if value is not UNSET:
             changes[MESSAGE_FIELDS[field]] = errors.check(_message, value, field)
+    if business_hours is not UNSET and business_hours is not None:
+        errors.check(_business_hours_size, business_hours)
     errors.raise_if_any()
 
     async def work(conn):
@@ -154,9 +199,17 @@ async def delete_holidays(actor: Actor, account_id: int, holiday_ids: list[int])
 
     async def work(conn):
         await lock_active_account(conn, actor, account_id, "accountId")
-        deleted = await Holiday.filter(account_id=account_id, id__in=holiday_ids).using_db(conn).delete()
+        missing = BusinessError.one(ErrorCode.NOT_FOUND, "holidayIds", "A chosen holiday does not exist.")
+        # More ids than the account has holidays: refused without a statement per id. The IN lists
+        # stay bounded either way (PostgreSQL takes at most 32767 parameters in one statement).
+        if len(holiday_ids) > await Holiday.filter(account_id=account_id).using_db(conn).count():
+            raise missing
+        deleted = 0
+        for start in range(0, len(holiday_ids), _IN_LIST_MAX):
+            deleted += await Holiday.filter(account_id=account_id, id__in=holiday_ids[start:start + _IN_LIST_MAX]) \
+                .using_db(conn).delete()
         if deleted != len(holiday_ids):
-            raise BusinessError.one(ErrorCode.NOT_FOUND, "holidayIds", "A chosen holiday does not exist.")
+            raise missing
         return await WindowAccount.get(id=account_id).using_db(conn)
 
     account = await atomic(work)
