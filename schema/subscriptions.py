@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncGenerator
 
 import strawberry
@@ -15,6 +16,7 @@ from schema.exports import HistoryExport
 from schema.types import WindowAccount
 from services import accounts, exports, jobs
 
+log = logging.getLogger("cxtalk.subscriptions")
 RECHECK_SECONDS = 5.0  # pub/sub may drop a message: re-read the database at least this often
 
 
@@ -35,7 +37,11 @@ async def _changes(info: Info, topic: str, pk: int, load, is_final, snapshot):
         while not is_final(row):
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(queue.get(), timeout=RECHECK_SECONDS)
-            row = await load()
+            try:
+                row = await load()
+            except Exception as exc:  # the database is briefly away: keep listening, read again later
+                log.warning("subscription re-read failed (%s); retrying", exc)
+                continue
             if row is None:
                 return
             if snapshot(row) != last:

@@ -89,8 +89,11 @@ async def _empty_tables() -> None:
 
 
 @pytest_asyncio.fixture
-async def api(app):
+async def api(app, redis_url):
     await _empty_tables()
+    # ids restart with the tables: arq would refuse this test's job "export-1" as a duplicate of the last's
+    import redis as redis_client
+    redis_client.Redis.from_url(redis_url).flushdb()
     # ids restart with the tables (PostgreSQL): files of earlier tests must not be mistaken for new ones
     shutil.rmtree(get_settings().data_dir / "exports", ignore_errors=True)
     transport = httpx.ASGITransport(app=app)

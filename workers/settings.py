@@ -14,9 +14,11 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from arq import cron
+from tortoise.context import get_current_context
 
 from cxtalk import db
 from cxtalk.config import get_settings
+from models import WindowAccount
 from services import exports, jobs, reset
 from services.export_job import run_export as export_job
 
@@ -41,8 +43,11 @@ async def reconcile(ctx) -> dict:
     for export in stale:
         await jobs.enqueue("run_export", export.id, job_id=f"export-{export.id}-{export.attempt}-{bucket}")
     resets = await reset.stale_resets(now)
+    # the attempt in the id, as for exports: a retry of a retry that died is a new job, not a duplicate
+    attempts = dict(await WindowAccount.filter(id__in=resets).values_list("id", "reset_attempt")) if resets else {}
     for account_id in resets:
-        await jobs.enqueue("run_reset", account_id, job_id=f"reset-{account_id}-{bucket}")
+        await jobs.enqueue("run_reset", account_id,
+                           job_id=f"reset-{account_id}-{attempts.get(account_id, 0)}-{bucket}")
     expired = await exports.expire_exports(now)
     if stale or resets or expired:
         log.info("reconciled: %d exports, %d resets re-enqueued, %d expired", len(stale), len(resets), expired)
@@ -50,12 +55,24 @@ async def reconcile(ctx) -> dict:
 
 
 async def startup(ctx) -> None:
+    inherited = get_current_context()  # `cxtalk dev`: the runner's, which the runner closes
     await db.init_db()
+    if get_current_context() is not inherited:
+        # Ours, kept for shutdown: arq runs startup in its own task, whose context holds the
+        # Tortoise context; shutdown may run in another task, where Tortoise.close_connections()
+        # finds nothing (and a SQLite connection's thread then keeps the process alive).
+        ctx["tortoise"] = get_current_context()
     jobs.use_pool(ctx["redis"])
 
 
 async def shutdown(ctx) -> None:
-    await db.close_db()
+    await _close_db(ctx)
+
+
+async def _close_db(ctx) -> None:
+    tortoise_context = ctx.pop("tortoise", None)
+    if tortoise_context is not None:
+        await tortoise_context.close_connections()
 
 
 def _redis_settings():
@@ -103,4 +120,6 @@ async def run_supervised() -> None:
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(worker.close(), timeout=5)
+            with contextlib.suppress(Exception):  # close() skips on_shutdown when Redis is gone
+                await asyncio.wait_for(_close_db(worker.ctx), timeout=5)
         await asyncio.sleep(1)
