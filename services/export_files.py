@@ -1,7 +1,9 @@
 """Response-history export files: streaming CSV / JSONL writers with an atomic commit.
 
 Pure file code, no database: the caller feeds rows (tuples in `COLUMNS` order, every value a
-`str`, `sent_at` already formatted) batch by batch and commits at the end.
+`str`, `sent_at` already formatted) batch by batch and commits at the end. A caller that has the
+rows already formatted and encoded exactly as described below (the export job has the database
+produce them) hands over the bytes with `write_encoded` instead.
 
 - The file is written to a hidden temporary file beside the final path
   (`.<final name>.<pid>.<random>.tmp`) and renamed onto the final path by `commit()` after
@@ -114,6 +116,16 @@ def _csv_column_is_plain(column: Sequence[str]) -> bool:
 
 
 CSV_HEADER = ",".join(COLUMNS) + "\r\n"  # never guarded, needs no quoting
+
+
+def csv_cell(value: str) -> str:
+    """One CSV cell exactly as the writer writes it (formula guard, then minimal quoting)."""
+    return _csv_cell(value)
+
+
+def json_string(value: str) -> str:
+    """One JSON string (quotes included) exactly as the JSONL writer writes it."""
+    return _json_string(value)
 
 
 def _columns(rows: Sequence[Sequence[str]]) -> list[list[str]]:
@@ -254,6 +266,21 @@ class ExportWriter:
             self.abort()
             raise
         return written
+
+    def write_encoded(self, data: bytes, row_count: int) -> int:
+        """Append `row_count` rows that the caller already formatted and encoded exactly as
+        `write_rows` would have (the export job lets the database do it); returns row_count.
+
+        Same failure rule as `write_rows`: an error removes the temporary file and propagates.
+        """
+        self._require_open()
+        try:
+            self._emit(data)
+        except BaseException:
+            self.abort()
+            raise
+        self.row_count += row_count
+        return row_count
 
     def commit(self) -> tuple[int, str]:
         """Flush, fsync, rename onto the final path, fsync the directory: (row_count, sha256)."""
