@@ -379,6 +379,11 @@ _READER_SOURCE = r"""
 import os, pickle, sqlite3, sys
 try:
     os.nice(%(niceness)d)
+    # A session of its own (Popen start_new_session) is an autogroup of its own on Linux, and
+    # the scheduler shares the CPU between autogroups before it looks at nice values: lower
+    # the group's priority too, or the readers get as much CPU as the whole API process.
+    with open("/proc/self/autogroup", "w") as group:
+        group.write("%(niceness)d")
 except OSError:
     pass
 source, sink = sys.stdin.buffer, sys.stdout.buffer
@@ -398,7 +403,9 @@ while True:
     except EOFError:
         break
     try:
-        data, rows = conn.execute(sql, [separator, *args]).fetchone()
+        data, rows, lines = conn.execute(sql, [separator, *args]).fetchone()
+        if lines != rows:  # group_concat skips NULL: a row whose line could not be built
+            raise ValueError(f"{rows - lines} of {rows} rows could not be formatted")
         data = data + terminator if rows else b""
         if recode:
             data = data.decode("utf-8").encode("cp932", "replace")
@@ -413,7 +420,7 @@ while True:
 class _Reader:
     def __init__(self, setup: tuple):
         self.process = subprocess.Popen([sys.executable, "-I", "-S", "-c", _READER_SOURCE],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
         self.send(setup)
 
     def send(self, message) -> None:
@@ -491,7 +498,7 @@ class _SqliteExport:
             # One row per batch: the whole batch is built inside one step. (SQLite does not
             # flatten an ordered subquery into an aggregate, so the lines keep their order;
             # CROSS JOIN keeps messages the outer loop, in index order.)
-            sql = (f"SELECT CAST(group_concat(line, ?) AS BLOB), count(*) FROM (SELECT {line} AS line"
+            sql = (f"SELECT CAST(group_concat(line, ?) AS BLOB), count(*), count(line) FROM (SELECT {line} AS line"
                    " FROM messages m CROSS JOIN temp.export_accounts ea ON ea.id = m.account_id"
                    " CROSS JOIN temp.export_contacts ec ON ec.id = m.contact_id"
                    f" WHERE {where} ORDER BY m.sent_at, m.id)")
@@ -528,11 +535,11 @@ class _SqliteExport:
                             break
                         after = bound
                 finally:
-                    for future in in_flight:
+                    for future in in_flight:  # (leaving the pool waits for the running ones)
                         future.cancel()
-                    for reader in self.readers:
-                        reader.close()
         finally:
+            for reader in self.readers:
+                reader.close()
             planner.close()
 
     @staticmethod
@@ -551,13 +558,20 @@ _COPY_ESCAPE = re.compile(rb"\\(.)", re.DOTALL)
 _COPY_UNESCAPED = {b"\\": b"\\", b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\v"}
 
 
+def _unescaped(match: re.Match) -> bytes:
+    try:
+        return _COPY_UNESCAPED[match.group(1)]
+    except KeyError:  # \N: the line was NULL, i.e. a row could not be formatted
+        raise ValueError(f"unexpected {match.group(0)!r} in COPY output") from None
+
+
 def _from_copy_text(data: bytes, terminator: bytes) -> bytes:
     """Complete lines of COPY's text format (one column) -> the lines themselves. COPY ends rows
     with a raw LF and writes LF, CR, TAB, backslash (and \\b \\f \\v) in the data as escapes."""
     if terminator != b"\n":
         data = data.replace(b"\n", terminator)
     if b"\\" in data:
-        data = _COPY_ESCAPE.sub(lambda m: _COPY_UNESCAPED[m.group(1)], data)
+        data = _COPY_ESCAPE.sub(_unescaped, data)
     return data
 
 
