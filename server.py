@@ -19,6 +19,7 @@ from tortoise.contrib.starlette import RegisterTortoise
 from cxtalk.broadcast import Broadcaster
 from cxtalk.config import Settings, get_settings
 from cxtalk.db import tortoise_config
+from cxtalk.gc_tuning import tune_after_startup
 from cxtalk.ratelimit import RateLimitMiddleware
 from schema import schema
 from schema.context import Context
@@ -141,6 +142,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
             await jobs.connect(settings.redis_url)
             app.state.broadcaster.start()
+            tune_after_startup()
             try:
                 yield
             finally:

@@ -23,6 +23,7 @@ from tortoise.contrib.starlette import RegisterTortoise
 
 from cxtalk.config import get_settings
 from cxtalk.db import fetch, tortoise_config
+from cxtalk.gc_tuning import tune_after_startup
 from services import schedule
 from services.pagination import encode_cursor, page_size
 
@@ -109,6 +110,7 @@ def create_app() -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
+            tune_after_startup()  # as `cxtalk serve` does: the comparison is of the GraphQL layer
             yield
 
     return Starlette(routes=[Route("/list", list_page, methods=["POST"]), Route("/healthz", healthz)],

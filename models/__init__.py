@@ -1,14 +1,53 @@
 """Tortoise models: the database is the source of truth for every rule and every job."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from enum import Enum
 
 from tortoise import fields
 from tortoise.models import Model
 
 
-class UTCDatetimeField(fields.DatetimeField):
+def _as_tortoise_field(path: str, ours: type, theirs: type) -> str:
+    """Migrations record these fields as Tortoise's own: the column is the same, only reading differs."""
+    return f"{theirs.__module__}.{theirs.__name__}" if path == f"{ours.__module__}.{ours.__name__}" else path
+
+
+class DatetimeField(fields.DatetimeField):
+    """Tortoise's DatetimeField, reading SQLite's text with `datetime.fromisoformat` (C, ~0.4 µs)
+    instead of the iso8601 package's regular expressions (~10 µs): a page of 100 accounts reads
+    hundreds of them. Anything fromisoformat refuses still goes to Tortoise's parser."""
+
+    def to_python_value(self, value):
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                pass
+        return super().to_python_value(value)
+
+    def deconstruct(self):
+        path, args, kwargs = super().deconstruct()
+        return _as_tortoise_field(path, DatetimeField, fields.DatetimeField), args, kwargs
+
+
+class DateField(fields.DateField):
+    """Tortoise's DateField, reading SQLite's text with `date.fromisoformat` (see DatetimeField)."""
+
+    def to_python_value(self, value):
+        if isinstance(value, str):
+            try:
+                value = date.fromisoformat(value)
+            except ValueError:
+                pass
+        return super().to_python_value(value)
+
+    def deconstruct(self):
+        path, args, kwargs = super().deconstruct()
+        return _as_tortoise_field(path, DateField, fields.DateField), args, kwargs
+
+
+class UTCDatetimeField(DatetimeField):
     """Stores every aware datetime in UTC: SQLite keeps the text as given, and a mix of offsets
     would break ordering and range queries on the column (the export reads by time)."""
 
@@ -82,7 +121,7 @@ class CsvEncoding(str, Enum):
 class Domain(Model):
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=200)
-    created_at = fields.DatetimeField(auto_now_add=True)
+    created_at = DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "domains"
@@ -95,7 +134,7 @@ class Member(Model):
     email = fields.CharField(max_length=254)
     email_key = fields.CharField(max_length=254)  # casefolded, for uniqueness and search
     role = fields.CharEnumField(Role, max_length=10, default=Role.MEMBER)
-    created_at = fields.DatetimeField(auto_now_add=True)
+    created_at = DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "members"
@@ -109,7 +148,7 @@ class ApiToken(Model):
     token_hash = fields.CharField(max_length=64, unique=True)
     kind = fields.CharEnumField(TokenKind, max_length=10)
     member = fields.ForeignKeyField("models.Member", related_name="tokens", null=True, on_delete=fields.CASCADE)
-    created_at = fields.DatetimeField(auto_now_add=True)
+    created_at = DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "api_tokens"
@@ -122,7 +161,7 @@ class Product(Model):
     responder_limit = fields.IntField()
     quantity = fields.IntField()
     in_use = fields.IntField(default=0)  # ACTIVE accounts on this product; changed only by conditional UPDATEs
-    created_at = fields.DatetimeField(auto_now_add=True)
+    created_at = DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "products"
@@ -142,7 +181,7 @@ class WindowAccount(Model):
     image_name = fields.CharField(max_length=64, null=True)
     invite_token = fields.CharField(max_length=64, unique=True)
     timezone = fields.CharField(max_length=64, default="Asia/Tokyo")
-    started_on = fields.DateField()
+    started_on = DateField()
     status = fields.CharEnumField(AccountStatus, max_length=10, default=AccountStatus.ACTIVE)
     responder_count = fields.IntField(default=0)  # changed only by conditional UPDATEs
     # Window settings. Hours as minutes of the local day per weekday (services.schedule).
@@ -150,13 +189,13 @@ class WindowAccount(Model):
     greeting_message = fields.TextField(default="", db_default="")
     out_of_hours_message = fields.TextField(default="", db_default="")
     holiday_message = fields.TextField(default="", db_default="")
-    last_message_at = fields.DatetimeField(null=True)
+    last_message_at = DatetimeField(null=True)
     # Reset cleanup job: the row is its source of truth (status RESETTING = job to do).
     reset_started_at = UTCDatetimeField(null=True)
     reset_attempt = fields.IntField(default=0, db_default=0)
     reset_lease_until = UTCDatetimeField(null=True)
-    created_at = fields.DatetimeField(auto_now_add=True)
-    updated_at = fields.DatetimeField(auto_now=True)
+    created_at = DatetimeField(auto_now_add=True)
+    updated_at = DatetimeField(auto_now=True)
 
     class Meta:
         table = "window_accounts"
@@ -168,7 +207,7 @@ class Responder(Model):
     id = fields.IntField(primary_key=True)
     account = fields.ForeignKeyField("models.WindowAccount", related_name="responders", on_delete=fields.CASCADE)
     member = fields.ForeignKeyField("models.Member", related_name="responder_of", on_delete=fields.CASCADE)
-    created_at = fields.DatetimeField(auto_now_add=True)
+    created_at = DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "responders"
@@ -178,10 +217,10 @@ class Responder(Model):
 class Holiday(Model):
     id = fields.IntField(primary_key=True)
     account = fields.ForeignKeyField("models.WindowAccount", related_name="holidays", on_delete=fields.CASCADE)
-    start_date = fields.DateField()
-    end_date = fields.DateField()  # inclusive
+    start_date = DateField()
+    end_date = DateField()  # inclusive
     name = fields.CharField(max_length=100, null=True)
-    created_at = fields.DatetimeField(auto_now_add=True)
+    created_at = DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "holidays"
@@ -195,8 +234,8 @@ class Contact(Model):
     channel = fields.CharEnumField(Channel, max_length=12)
     external_id = fields.CharField(max_length=200)
     name = fields.CharField(max_length=100)
-    greeted_at = fields.DatetimeField(null=True)  # set once, by a conditional UPDATE
-    created_at = fields.DatetimeField(auto_now_add=True)
+    greeted_at = DatetimeField(null=True)  # set once, by a conditional UPDATE
+    created_at = DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "contacts"
@@ -209,7 +248,7 @@ class TalkRoom(Model):
     id = fields.IntField(primary_key=True)
     account = fields.ForeignKeyField("models.WindowAccount", related_name="talk_rooms", on_delete=fields.CASCADE)
     contact = fields.ForeignKeyField("models.Contact", related_name="talk_rooms", on_delete=fields.CASCADE)
-    created_at = fields.DatetimeField(auto_now_add=True)
+    created_at = DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "talk_rooms"
@@ -220,7 +259,7 @@ class TalkRoomParticipant(Model):
     id = fields.IntField(primary_key=True)
     room = fields.ForeignKeyField("models.TalkRoom", related_name="participants", on_delete=fields.CASCADE)
     member = fields.ForeignKeyField("models.Member", related_name="talk_rooms", on_delete=fields.CASCADE)
-    created_at = fields.DatetimeField(auto_now_add=True)
+    created_at = DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "talk_room_participants"
@@ -232,7 +271,7 @@ class Bot(Model):
     account = fields.ForeignKeyField("models.WindowAccount", related_name="bots", on_delete=fields.CASCADE)
     name = fields.CharField(max_length=100)
     origin = fields.CharEnumField(BotOrigin, max_length=12)
-    created_at = fields.DatetimeField(auto_now_add=True)
+    created_at = DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "bots"

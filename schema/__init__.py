@@ -4,11 +4,12 @@ from __future__ import annotations
 import os
 
 import strawberry
-from strawberry.extensions import DisableIntrospection, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 
 from schema.audit import audit_every_mutation
 from schema.errors import MaskUnexpectedErrors
+from schema.executor import PlainObjectsExecutor
+from schema.limits import limit_extensions
 from schema.mutations import Mutation
 from schema.queries import Query
 from schema.subscriptions import Subscription
@@ -27,11 +28,9 @@ schema = strawberry.Schema(
     subscription=Subscription,
     types=[Domain, Member, Product, WindowAccount],
     config=StrawberryConfig(disable_field_suggestions=not INTROSPECTION),
+    execution_context_class=PlainObjectsExecutor,
     extensions=[
-        lambda: QueryDepthLimiter(max_depth=12),
-        lambda: MaxAliasesLimiter(max_alias_count=30),
-        lambda: MaxTokensLimiter(max_token_count=5000),
-        *([] if INTROSPECTION else [DisableIntrospection]),
+        *limit_extensions(INTROSPECTION),
         MaskUnexpectedErrors,
     ],
 )

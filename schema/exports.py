@@ -117,4 +117,4 @@ class ExportMutations:
     async def reset_window_account(self, info: Info, input: ResetWindowAccountInput) -> WindowAccountPayload:
         account = await reset.reset_account(await info.context.admin(), ids.decode(input.id, "WindowAccount"),
                                             input.confirm_handle)
-        return WindowAccountPayload(window_account=WindowAccount.from_model(account, info.context.settings))
+        return WindowAccountPayload(window_account=await WindowAccount.build_one(account, info))

@@ -129,8 +129,8 @@ def _given(value):
     return accounts.UNSET if value is strawberry.UNSET else value
 
 
-def _account_payload(info: Info, account) -> WindowAccountPayload:
-    return WindowAccountPayload(window_account=WindowAccount.from_model(account, info.context.settings))
+async def _account_payload(info: Info, account) -> WindowAccountPayload:
+    return WindowAccountPayload(window_account=await WindowAccount.build_one(account, info))
 
 
 @strawberry.type
@@ -145,7 +145,7 @@ class Mutation(ConversationMutations, ExportMutations):
             actor, product_id=ids.decode(input.product_id, "Product"), name=input.name, handle=input.handle,
             description=input.description, image=_image(input.image),
             responder_ids=ids.decode_many(input.responder_ids, "Member"))
-        return _account_payload(info, account)
+        return await _account_payload(info, account)
 
     @strawberry.mutation
     @payload_on_error(WindowAccountPayload)
@@ -158,7 +158,7 @@ class Mutation(ConversationMutations, ExportMutations):
             actor, ids.decode(input.id, "WindowAccount"), name=_given(input.name),
             description=_given(input.description), product_id=product_id, image=_image(input.image),
             remove_image=bool(input.remove_image))
-        return _account_payload(info, account)
+        return await _account_payload(info, account)
 
     @strawberry.mutation
     @payload_on_error(WindowAccountPayload)
@@ -166,7 +166,7 @@ class Mutation(ConversationMutations, ExportMutations):
         actor = await info.context.admin()
         account = await responders.add_responders(
             actor, ids.decode(input.account_id, "WindowAccount"), ids.decode_many(input.member_ids, "Member"))
-        return _account_payload(info, account)
+        return await _account_payload(info, account)
 
     @strawberry.mutation
     @payload_on_error(WindowAccountPayload)
@@ -174,7 +174,7 @@ class Mutation(ConversationMutations, ExportMutations):
         actor = await info.context.admin()
         account = await responders.remove_responder(
             actor, ids.decode(input.account_id, "WindowAccount"), ids.decode(input.member_id, "Member"))
-        return _account_payload(info, account)
+        return await _account_payload(info, account)
 
     @strawberry.mutation
     @payload_on_error(WindowAccountPayload)
@@ -189,7 +189,7 @@ class Mutation(ConversationMutations, ExportMutations):
                 "greetingMessage": _given(input.greeting_message),
                 "outOfHoursMessage": _given(input.out_of_hours_message),
                 "holidayMessage": _given(input.holiday_message)})
-        return _account_payload(info, account)
+        return await _account_payload(info, account)
 
     @strawberry.mutation
     @payload_on_error(WindowAccountPayload)
@@ -197,7 +197,7 @@ class Mutation(ConversationMutations, ExportMutations):
         actor = await info.context.admin()
         account = await window_settings.add_holiday(
             actor, ids.decode(input.account_id, "WindowAccount"), input.start_date, input.end_date, input.name)
-        return _account_payload(info, account)
+        return await _account_payload(info, account)
 
     @strawberry.mutation
     @payload_on_error(WindowAccountPayload)
@@ -205,7 +205,7 @@ class Mutation(ConversationMutations, ExportMutations):
         actor = await info.context.admin()
         account = await window_settings.delete_holidays(
             actor, ids.decode(input.account_id, "WindowAccount"), ids.decode_many(input.holiday_ids, "Holiday"))
-        return _account_payload(info, account)
+        return await _account_payload(info, account)
 
     @strawberry.mutation
     @payload_on_error(WindowAccountPayload)
@@ -213,7 +213,7 @@ class Mutation(ConversationMutations, ExportMutations):
         actor = await info.context.admin()
         account = await window_settings.import_national_holidays(
             actor, ids.decode(input.account_id, "WindowAccount"), input.year)
-        return _account_payload(info, account)
+        return await _account_payload(info, account)
 
     # --- operator token: internal tooling ---------------------------------------------------
 

@@ -17,10 +17,8 @@ from services.auth import Actor
 
 async def resolve_node(info: Info, actor: Actor, type_name: str, pk: int) -> Node | None:
     """Every Node type, looked up through the same visibility rules as its own query."""
-    settings = info.context.settings
     if type_name == "WindowAccount":
-        account = await accounts.get_account(actor, pk)
-        return WindowAccount.from_model(account, settings) if account else None
+        return await WindowAccount.build_one(await accounts.get_account(actor, pk), info)
     if type_name == "Member":
         member = await directory.get_member(actor, pk)
         return Member.from_model(member) if member else None
@@ -64,7 +62,7 @@ class Query(ExportQueries, AuditQueries):
         return Viewer(
             member=Member.from_model(member), domain=Domain.from_model(domain), role=member.role,
             services=[responders.CX_TALK] if own else [],
-            window_accounts=[WindowAccount.from_model(a, info.context.settings) for a in own])
+            window_accounts=await WindowAccount.build(own, info))
 
     @strawberry.field
     async def product_usage(self, info: Info) -> ProductUsage:
@@ -78,13 +76,12 @@ class Query(ExportQueries, AuditQueries):
                               search: str | None = None,
                               status: WindowAccountStatus | None = None) -> Connection[WindowAccount]:
         page = await accounts.list_accounts(await info.context.member_actor(), first, after, search, status)
-        settings = info.context.settings
-        return connection(page, lambda a: WindowAccount.from_model(a, settings))
+        return connection(page, await WindowAccount.build(page.items, info))
 
     @strawberry.field
     async def window_account(self, info: Info, id: strawberry.ID) -> WindowAccount | None:
         account = await accounts.get_account(await info.context.member_actor(), ids.decode(id, "WindowAccount"))
-        return WindowAccount.from_model(account, info.context.settings) if account else None
+        return await WindowAccount.build_one(account, info)
 
     @strawberry.field(description="Members of the domain whose name or email contains `search`.")
     async def members(self, info: Info, search: str | None = None, first: int | None = None,

@@ -70,4 +70,4 @@ class Subscription:
                 info, "account", pk, lambda: accounts.get_account(actor, pk),
                 is_final=lambda a: a.status is AccountStatus.RESET,
                 snapshot=lambda a: (a.status, a.updated_at, a.name, a.responder_count, a.product_id, a.image_name)):
-            yield WindowAccount.from_model(account, info.context.settings)
+            yield await WindowAccount.build_one(account, info)
