@@ -6,7 +6,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -14,8 +13,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 
+from cxtalk.child_process import ChildProcess, HttpChildProcess
 from cxtalk.embedded_redis import EmbeddedRedis, free_port
 
 BIN = Path(sys.executable).parent
@@ -26,73 +25,24 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-class Service:
-    """`cxtalk <args>` (or any command) as a child process in its own session, output to a log file."""
+class Service(ChildProcess):
+    """`cxtalk <args>` (or any command) as a child process, its output in `log_dir`."""
 
     def __init__(self, name: str, command: list[str], env: dict, log_dir: Path):
-        self.name, self.command, self.env = name, command, env
-        self.log_path = log_dir / f"{name}-{time.time_ns()}.log"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> "Service":
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(self.command, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
-                                        start_new_session=True, cwd=ROOT)
-        return self
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def stop(self, timeout: float = 10) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-            except ProcessLookupError:
-                pass
-        self._log.close()
-        self.process = None
+        super().__init__(command, env, log_dir / f"{name}-{time.time_ns()}.log", cwd=ROOT)
+        self.name = name
 
 
-class HttpService(Service):
+class HttpService(HttpChildProcess):
     """A process serving HTTP on a free port, ready once `health_path` answers 200."""
 
     def __init__(self, name: str, command: list[str], env: dict, log_dir: Path, port: int,
                  health_path: str = "/healthz"):
-        super().__init__(name, command, env, log_dir)
-        self.port, self.health_path = port, health_path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(command, env, log_dir / f"{name}-{time.time_ns()}.log", port, health_path, cwd=ROOT)
+        self.name = name
 
     def start(self, timeout: float = 60) -> "HttpService":
-        super().start()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited: {self.output()[-3000:]}")
-            try:
-                if httpx.get(self.url + self.health_path, timeout=0.5).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"{self.name} did not start: {self.output()[-3000:]}")
+        return super().start(timeout)
 
 
 def peak_rss_kib(pid: int) -> int:
