@@ -24,35 +24,56 @@ def _not_found(what: str) -> GraphQLError:
     return GraphQLError(f"No such {what}.", extensions={"code": "NOT_FOUND"})
 
 
-async def _changes(info: Info, topic: str, pk: int, read, visible, is_final, snapshot):
-    """Yield the row now, then again whenever it changes, until it reaches a final state or the
-    caller may no longer see it. `read` is shared by all subscribers of the row in this process;
-    `visible(shared)` is the caller's access rule on it (None: not visible)."""
+class _Shared:
+    """One read of a row, handed to every subscriber of it in this process. Its GraphQL object
+    depends on the row only, so the first subscriber allowed to see it builds it for all."""
+
+    __slots__ = ("value", "_converted")
+
+    def __init__(self, value):
+        self.value = value
+        self._converted = None
+
+    def converted(self, row, convert):
+        if self._converted is None:
+            self._converted = convert(row)
+        return self._converted
+
+
+async def _changes(info: Info, topic: str, pk: int, *, read, visible, is_final, snapshot, convert):
+    """Yield the row (as `convert` makes it a GraphQL object) now, then again whenever it
+    changes, until it reaches a final state or the caller may no longer see it. `read()` is
+    shared by all subscribers of the row in this process; `visible(value)` is the caller's
+    access rule (services/) on what it returned: the row, or None if the caller may not see it."""
     broadcaster = info.context.request.app.state.broadcaster
-    async with broadcaster.watch(jobs.channel(topic, pk), read) as inbox:  # listen first: no change is missed
+
+    async def read_shared() -> _Shared:
+        return _Shared(await read())
+
+    async with broadcaster.watch(jobs.channel(topic, pk), read_shared) as inbox:  # listen first: no change is missed
         shared = await inbox.get()  # read after we started listening
         if isinstance(shared, ReadFailed):
             raise shared.error
-        row = visible(shared)
+        row = visible(shared.value)
         if row is None:
             raise _not_found(topic)
         last = snapshot(row)
-        yield row
+        yield shared.converted(row, convert)
         while not is_final(row):
             shared = await inbox.get()
             if isinstance(shared, ReadFailed):  # the database is briefly away: the feed reads again later
                 continue
-            row = visible(shared)
+            row = visible(shared.value)
             if row is None:
                 return
             if snapshot(row) != last:
                 last = snapshot(row)
                 _forget_loaded(info)  # no stale relations in this event
-                yield row
+                yield shared.converted(row, convert)
 
 
 def _forget_loaded(info: Info) -> None:
-    """Empty the connection's batch loaders (cheaper than new ones, and nothing to do when unused)."""
+    """Empty the connection's batch loaders for the next event (cheaper than new ones)."""
     for loader in vars(info.context.loaders).values():
         if isinstance(loader, DataLoader):
             loader.clear_all()
@@ -65,19 +86,22 @@ class Subscription:
         actor = await info.context.admin()
         pk = ids.decode(id, "HistoryExport")
         async for export in _changes(
-                info, "export", pk, lambda: exports.read_export(pk),
+                info, "export", pk, read=lambda: exports.read_export(pk),
                 visible=lambda e: exports.visible_export(actor, e),
                 is_final=lambda e: e.status in exports.FINAL,
-                snapshot=lambda e: (e.status, e.progress, e.row_count, e.file_name)):
-            yield HistoryExport.from_model(export)
+                snapshot=lambda e: (e.status, e.progress, e.row_count, e.file_name),
+                convert=HistoryExport.from_model):
+            yield export
 
     @strawberry.subscription(description="Current state first, then every change (reset progress); ends once RESET.")
     async def window_account_updated(self, info: Info, id: strawberry.ID) -> AsyncGenerator[WindowAccount, None]:
         actor = await info.context.member_actor()
         pk = ids.decode(id, "WindowAccount")
+        settings = info.context.settings  # the app's: the same for every subscriber
         async for account in _changes(
-                info, "account", pk, lambda: accounts.read_watched_account(pk),
+                info, "account", pk, read=lambda: accounts.read_watched_account(pk),
                 visible=lambda w: accounts.visible_watched_account(actor, w),
                 is_final=lambda a: a.status is AccountStatus.RESET,
-                snapshot=lambda a: (a.status, a.updated_at, a.name, a.responder_count, a.product_id, a.image_name)):
-            yield WindowAccount.from_model(account, info.context.settings)
+                snapshot=lambda a: (a.status, a.updated_at, a.name, a.responder_count, a.product_id, a.image_name),
+                convert=lambda a: WindowAccount.from_model(a, settings)):
+            yield account
