@@ -86,7 +86,7 @@ class Subscription:
         actor = await info.context.admin()
         pk = ids.decode(id, "HistoryExport")
         async for export in _changes(
-                info, "export", pk, read=lambda: exports.read_export(pk),
+                info, "export", pk, read=lambda: exports.read_export_unscoped(pk),
                 visible=lambda e: exports.visible_export(actor, e),
                 is_final=lambda e: e.status in exports.FINAL,
                 snapshot=lambda e: (e.status, e.progress, e.row_count, e.file_name),
@@ -99,7 +99,7 @@ class Subscription:
         pk = ids.decode(id, "WindowAccount")
         settings = info.context.settings  # the app's: the same for every subscriber
         async for account in _changes(
-                info, "account", pk, read=lambda: accounts.read_watched_account(pk),
+                info, "account", pk, read=lambda: accounts.read_watched_account_unscoped(pk),
                 visible=lambda w: accounts.visible_watched_account(actor, w),
                 is_final=lambda a: a.status is AccountStatus.RESET,
                 snapshot=lambda a: (a.status, a.updated_at, a.name, a.responder_count, a.product_id, a.image_name),

@@ -65,9 +65,9 @@ class WatchedAccount:
     responder_ids: frozenset[int]
 
 
-async def read_watched_account(account_id: int) -> WatchedAccount | None:
-    """Read once per change whatever the caller, shared by every subscriber of the account in
-    this process; each applies `visible_watched_account`."""
+async def read_watched_account_unscoped(account_id: int) -> WatchedAccount | None:
+    """The account whoever asks: read once per change and shared by every subscriber of it in
+    this process. Never hand it to a caller without `visible_watched_account`."""
     account = await WindowAccount.filter(id=account_id).first()
     if account is None:
         return None

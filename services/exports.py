@@ -114,12 +114,12 @@ async def cancel_export(actor: Actor, export_id: int) -> HistoryExport:
 
 async def get_export(actor: Actor, export_id: int) -> HistoryExport | None:
     actor.require_admin()
-    return visible_export(actor, await read_export(export_id))
+    return visible_export(actor, await read_export_unscoped(export_id))
 
 
-async def read_export(export_id: int) -> HistoryExport | None:
-    """The row whatever the caller: read once per change and shared by every subscriber of the
-    export in this process, each of whom applies `visible_export`."""
+async def read_export_unscoped(export_id: int) -> HistoryExport | None:
+    """The row whoever asks: read once per change and shared by every subscriber of the export in
+    this process. Never hand it to a caller without `visible_export`."""
     return await HistoryExport.filter(id=export_id).first()
 
 

@@ -155,7 +155,7 @@ async def test_the_rule_on_a_shared_row_agrees_with_the_query(world, status):
     await WindowAccount.filter(id=pk).update(status=status)
     callers = {"admin": world.admin, "responder": world.member_tokens[0], "member": world.member_tokens[1],
                "other admin": other.admin, "other member": other.member_tokens[0]}
-    shared = await accounts.read_watched_account(pk)
+    shared = await accounts.read_watched_account_unscoped(pk)
     seen = {}
     for name, token in callers.items():
         actor = await authenticate(token)
