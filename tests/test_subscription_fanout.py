@@ -101,6 +101,25 @@ async def test_a_change_costs_one_statement_for_any_number_of_subscribers(app, w
     assert app.state.broadcaster.feeds == {}  # nothing left behind once everyone has gone
 
 
+@pytest.mark.parametrize("n", (1, 10, 50))
+async def test_an_account_change_costs_two_statements_for_any_number_of_subscribers(app, world, n):
+    account = await world.account(handle="desk", name="Desk", responders=world.member_ids[:2])
+    gid, pk = account["id"], decode(account["id"], "WindowAccount")
+    tokens = [world.admin, *world.member_tokens[:2]]
+    subs = [s for i in range(n) for s in await subscribe(app, tokens[i % 3], ACCOUNT_UPDATED, gid)]
+    try:
+        assert {s["status"] for s in await next_of(subs)} == {"ACTIVE"}
+        await WindowAccount.filter(id=pk).update(name="Front desk")
+        with counted_statements() as sql:
+            await jobs.publish("account", pk)
+            assert {s["responderCount"] for s in await next_of(subs)} == {2}
+        # the account and its responders' member ids, whoever and however many subscribe
+        assert sql.count == 2 and "window_accounts" in sql.sql()[0] and "responders" in sql.sql()[1], sql.report()
+    finally:
+        for s in subs:
+            await s.close()
+
+
 async def test_subscribers_of_one_row_each_apply_their_own_rule(app, world):
     gid, pk = await requested_export(world)
     other = await World.build(world.api, name="Other")
