@@ -1,26 +1,102 @@
 """One Redis pub/sub connection per API process, fanned out in process to subscribers.
 
-Pub/sub is at-most-once: a subscriber reads the database first, then listens, and re-reads on
-each message (and every few seconds anyway), so a lost message only delays an update.
+Pub/sub is at-most-once: the database is the truth. Each channel with subscribers in this
+process has one `Feed`, which reads the row once (the `read` its subscribers gave) and hands the
+result to every subscriber that was listening when the read started. It reads when a subscriber
+joins (its current state), on every message, after a reconnect (anything may have been missed)
+and every `recheck_seconds` anyway, so a lost message only delays an update. Reads of one feed
+run one after another, so a subscriber never gets an older state after a newer one. What a
+subscriber may see of the shared result is for the subscriber to decide (services/: the rule
+applied to the row), not for the feed.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import redis.asyncio as aioredis
 
 from services.jobs import CHANNEL_PREFIX
 
 log = logging.getLogger("cxtalk.broadcast")
+RECHECK_SECONDS = 5.0  # pub/sub may drop a message: re-read the database at least this often
+
+
+class ReadFailed:
+    """Delivered instead of a state when the shared read raised (the database is briefly away)."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+
+class Inbox:
+    """One subscriber's undelivered state: only the latest one matters."""
+
+    _EMPTY = object()
+
+    def __init__(self) -> None:
+        self._latest: Any = self._EMPTY
+        self._ready = asyncio.Event()
+
+    def put(self, value: Any) -> None:
+        self._latest = value
+        self._ready.set()
+
+    async def get(self) -> Any:
+        """The latest state (or ReadFailed) delivered since the last get; waits for one."""
+        await self._ready.wait()
+        self._ready.clear()
+        value, self._latest = self._latest, self._EMPTY
+        return value
+
+
+class Feed:
+    """The subscribers of one channel in this process and the one read that serves them all."""
+
+    def __init__(self, channel: str, read: Callable[[], Awaitable[Any]], recheck_seconds: float):
+        self.channel, self.read, self.recheck_seconds = channel, read, recheck_seconds
+        self.inboxes: set[Inbox] = set()
+        self.wanted = asyncio.Event()  # read again as soon as possible
+        self.task: asyncio.Task | None = None
+
+    def join(self) -> Inbox:
+        inbox = Inbox()
+        self.inboxes.add(inbox)
+        self.wanted.set()  # its current state comes from a read that starts after it joined
+        if self.task is None:
+            self.task = asyncio.create_task(self._run(), name=f"feed {self.channel}")
+        return inbox
+
+    def leave(self, inbox: Inbox) -> None:
+        self.inboxes.discard(inbox)
+        if not self.inboxes and self.task is not None:
+            self.task.cancel()
+            self.task = None
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.recheck_seconds):
+                    await self.wanted.wait()
+            self.wanted.clear()
+            listening = list(self.inboxes)  # a subscriber that joins during the read gets the next one
+            try:
+                value = await self.read()
+            except Exception as exc:  # keep the subscriptions; the next message or recheck reads again
+                log.warning("shared read of %s failed (%s); retrying later", self.channel, exc)
+                value = ReadFailed(exc)
+            for inbox in listening:
+                inbox.put(value)
 
 
 class Broadcaster:
-    def __init__(self, redis_url: str | None):
+    def __init__(self, redis_url: str | None, recheck_seconds: float = RECHECK_SECONDS):
         self.redis_url = redis_url
-        self.queues: dict[str, set[asyncio.Queue]] = defaultdict(set)
+        self.recheck_seconds = recheck_seconds
+        self.feeds: dict[str, Feed] = {}
         self.task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -35,22 +111,24 @@ class Broadcaster:
             self.task = None
 
     @contextlib.asynccontextmanager
-    async def listen(self, channel: str):
-        """A queue that gets an item whenever `channel` is published to."""
-        queue: asyncio.Queue = asyncio.Queue(maxsize=16)
-        self.queues[channel].add(queue)
+    async def watch(self, channel: str, read: Callable[[], Awaitable[Any]]):
+        """An Inbox that gets `read()`'s result now and after every change of `channel`. `read`
+        must not depend on the subscriber: the first subscriber's serves everyone on the channel."""
+        feed = self.feeds.get(channel)
+        if feed is None:
+            feed = self.feeds[channel] = Feed(channel, read, self.recheck_seconds)
+        inbox = feed.join()
         try:
-            yield queue
+            yield inbox
         finally:
-            self.queues[channel].discard(queue)
-            if not self.queues[channel]:
-                del self.queues[channel]
+            feed.leave(inbox)
+            if not feed.inboxes and self.feeds.get(channel) is feed:
+                del self.feeds[channel]
 
-    def _deliver(self, channel: str) -> None:
-        for queue in self.queues.get(channel, ()):
-            if queue.full():  # a slow subscriber only needs to know "something changed"
-                continue
-            queue.put_nowait(channel)
+    def _changed(self, channel: str) -> None:
+        feed = self.feeds.get(channel)
+        if feed is not None:
+            feed.wanted.set()
 
     async def _listen_forever(self) -> None:
         while True:
@@ -58,13 +136,13 @@ class Broadcaster:
             try:
                 async with client.pubsub() as pubsub:
                     await pubsub.psubscribe(f"{CHANNEL_PREFIX}*")
-                    # after a reconnect anything may have been missed: wake every subscriber
-                    for channel in list(self.queues):
-                        self._deliver(channel)
+                    # after a reconnect anything may have been missed: every feed reads again
+                    for channel in list(self.feeds):
+                        self._changed(channel)
                     async for message in pubsub.listen():
                         if message.get("type") == "pmessage":
                             channel = message["channel"]
-                            self._deliver(channel.decode() if isinstance(channel, bytes) else channel)
+                            self._changed(channel.decode() if isinstance(channel, bytes) else channel)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -10,7 +10,8 @@ from strawberry import Private
 import models
 from schema import ids
 from schema.base import Connection, Domain, Member, Node, Role, UserError, connection  # noqa: F401 (re-exported)
-from schema.context import Info
+from cxtalk.config import Settings
+from schema.context import Info, Loaders
 from schema.conversations import Bot, Contact, TalkRoom, bots_of, contacts_of, history_count_of, talk_rooms_of
 from services import schedule, window_settings
 from services.invites import invite_url, qr_code_url
@@ -141,7 +142,16 @@ class WindowAccount(Node):
     @classmethod
     async def build(cls, accounts: list[models.WindowAccount], info: Info) -> list["WindowAccount"]:
         """GraphQL accounts with their products, responders and holidays: three batched statements."""
-        loaders, base = info.context.loaders, info.context.settings.public_base_url
+        return await cls.build_with(accounts, info.context.loaders, info.context.settings)
+
+    @classmethod
+    async def build_one(cls, account: models.WindowAccount | None, info: Info) -> "WindowAccount | None":
+        return (await cls.build([account], info))[0] if account is not None else None
+
+    @classmethod
+    async def build_with(cls, accounts: list[models.WindowAccount], loaders: Loaders,
+                         settings: Settings) -> list["WindowAccount"]:
+        base = settings.public_base_url
         products = await loaders.product.load_many([a.product_id for a in accounts])
         responders = await loaders.responders.load_many([a.id for a in accounts])
         holidays = await loaders.holidays.load_many([a.id for a in accounts])
@@ -153,10 +163,6 @@ class WindowAccount(Node):
             product=Product.from_model(product), responders=[Member.from_model(m) for m in members],
             settings=_settings(a, account_holidays), db_id=a.id, model=a)
             for a, product, members, account_holidays in zip(accounts, products, responders, holidays, strict=True)]
-
-    @classmethod
-    async def build_one(cls, account: models.WindowAccount | None, info: Info) -> "WindowAccount | None":
-        return (await cls.build([account], info))[0] if account is not None else None
 
 
 def _settings(a: models.WindowAccount, holidays: list[models.Holiday]) -> WindowSettings:

@@ -46,8 +46,39 @@ def visible_accounts(actor: Actor):
     return query
 
 
+def can_see_account(actor: Actor, account: WindowAccount, responder_ids: frozenset[int]) -> bool:
+    """The rule of `visible_accounts` on a row already read (with its responders' member ids);
+    tests/test_subscription_fanout.py checks that the two agree."""
+    if account.domain_id != actor.domain_id:
+        return False
+    return actor.is_admin or (account.status is AccountStatus.ACTIVE and actor.member_id in responder_ids)
+
+
 async def get_account(actor: Actor, account_id: int) -> WindowAccount | None:
     return await visible_accounts(actor).filter(id=account_id).first()
+
+
+@dataclass(frozen=True)
+class WatchedAccount:
+    """An account as its subscribers share it: the row and who responds for it."""
+    account: WindowAccount
+    responder_ids: frozenset[int]
+
+
+async def read_watched_account_unscoped(account_id: int) -> WatchedAccount | None:
+    """The account whoever asks: read once per change and shared by every subscriber of it in
+    this process. Never hand it to a caller without `visible_watched_account`."""
+    account = await WindowAccount.filter(id=account_id).first()
+    if account is None:
+        return None
+    responder_ids = await Responder.filter(account_id=account_id).values_list("member_id", flat=True)
+    return WatchedAccount(account, frozenset(responder_ids))
+
+
+def visible_watched_account(actor: Actor, watched: WatchedAccount | None) -> WindowAccount | None:
+    if watched is None or not can_see_account(actor, watched.account, watched.responder_ids):
+        return None
+    return watched.account
 
 
 async def accounts_by_ids(ids: list[int]) -> list[WindowAccount]:

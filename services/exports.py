@@ -114,7 +114,19 @@ async def cancel_export(actor: Actor, export_id: int) -> HistoryExport:
 
 async def get_export(actor: Actor, export_id: int) -> HistoryExport | None:
     actor.require_admin()
-    return await HistoryExport.filter(id=export_id, domain_id=actor.domain_id).first()
+    return visible_export(actor, await read_export_unscoped(export_id))
+
+
+async def read_export_unscoped(export_id: int) -> HistoryExport | None:
+    """The row whoever asks: read once per change and shared by every subscriber of the export in
+    this process. Never hand it to a caller without `visible_export`."""
+    return await HistoryExport.filter(id=export_id).first()
+
+
+def visible_export(actor: Actor, export: HistoryExport | None) -> HistoryExport | None:
+    """The one rule for reading an export: administrators of its domain; anyone else's reads as missing."""
+    actor.require_admin()
+    return export if export is not None and export.domain_id == actor.domain_id else None
 
 
 async def list_exports(actor: Actor, first: int | None, after: str | None) -> Page[HistoryExport]:

@@ -24,6 +24,7 @@ import pytest
 import pytest_asyncio
 import redis
 
+from cxtalk.broadcast import RECHECK_SECONDS  # a subscription's row is re-read at least this often anyway
 from cxtalk.embedded_redis import EmbeddedRedis
 from models import HistoryExport, Product, Responder, WindowAccount
 from schema.ids import decode
@@ -37,7 +38,6 @@ from tests.ws import Subscription
 # No crash here: a lease long enough that pausing the workers for a moment never lets one
 # worker take a job over from the other; the reconciler still runs every second.
 SCALE_JOBS = {"JOB_LEASE_SECONDS": "10", "RECONCILE_EVERY_SECONDS": "1", "PENDING_GRACE_SECONDS": "1"}
-RECHECK_SECONDS = 5.0  # schema/subscriptions.py: a subscription re-reads at least this often anyway
 
 
 class Cluster:
