@@ -14,12 +14,13 @@ graphql-core's. Reading an attribute twice is harmless: basic fields have no sid
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from operator import attrgetter
 from typing import Any
 
-from graphql import (GraphQLEnumType, GraphQLLeafType, GraphQLObjectType, GraphQLOutputType, Undefined, is_leaf_type,
-                     is_list_type, is_non_null_type, is_object_type)
+from graphql import (GraphQLEnumType, GraphQLLeafType, GraphQLObjectType, GraphQLOutputType, GraphQLSchema, Undefined,
+                     is_leaf_type, is_list_type, is_non_null_type, is_object_type)
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
@@ -74,16 +75,12 @@ class PlainObjectsExecutor(StrawberryGraphQLCoreExecutionContext):
         return _object(fields, object_type.is_type_of, non_null=False)
 
     def _attribute_reader(self, object_type: GraphQLObjectType, name: str) -> Callable[[Any], Any] | None:
-        """`getattr(source, python_name)` when the field is a plain attribute, as strawberry would read it."""
-        field_def = self.schema.get_field(object_type, name)
-        definition = field_def.extensions.get(STRAWBERRY_DEFINITION) if field_def else None
-        resolve = field_def.resolve if field_def else None
-        if resolve is not None and self.middleware_manager is not None:  # a middleware may wrap it
-            resolve = self.middleware_manager.get_field_resolver(resolve)
-        if (definition is None or not definition.is_basic_field or definition.default_resolver is not getattr
-                or field_def.args or not getattr(resolve, "_is_default", False)):
-            return None
-        return attrgetter(definition.python_name)
+        read = _plain_attribute(self.schema, object_type, name)
+        if read is not None and self.middleware_manager is not None:  # a middleware may wrap the resolver
+            resolve = self.schema.get_field(object_type, name).resolve
+            if self.middleware_manager.get_field_resolver(resolve) is not resolve:
+                return None
+        return read
 
     def _compile_value(self, type_: GraphQLOutputType, details) -> Complete | None:
         non_null = is_non_null_type(type_)
@@ -98,6 +95,17 @@ class PlainObjectsExecutor(StrawberryGraphQLCoreExecutionContext):
             plan = self._plan_for(type_, details)
             return None if plan is None else _required(plan) if non_null else plan
         return None  # interfaces and unions: graphql-core resolves their runtime type
+
+
+@functools.cache
+def _plain_attribute(schema: GraphQLSchema, object_type: GraphQLObjectType, name: str) -> Callable[[Any], Any] | None:
+    """`getattr(source, python_name)` when the field is a plain attribute, as strawberry would read it."""
+    field_def = schema.get_field(object_type, name)
+    definition = field_def.extensions.get(STRAWBERRY_DEFINITION) if field_def else None
+    if (definition is None or not definition.is_basic_field or definition.default_resolver is not getattr
+            or field_def.args or not getattr(field_def.resolve, "_is_default", False)):
+        return None
+    return attrgetter(definition.python_name)
 
 
 # Completers take the attribute's value and return its JSON-ready form, or raise _GiveUp.
@@ -142,6 +150,7 @@ def _list_of(item: Complete, non_null: bool) -> Complete:
     return complete
 
 
+@functools.cache
 def _leaf(type_: GraphQLLeafType, non_null: bool) -> Complete:
     coerce = type_.coerce_output_value
     enum_class, enum_names = _enum_names(type_)
