@@ -3,8 +3,8 @@
 Offsets change only at DST (and other) transitions, so the export shifts `sent_at` by a constant
 offset per stretch (the SQL is in services/export_sql.py) instead of converting every row. The
 stretches over the domain's history are computed once per export from `zoneinfo`: the offset is
-checked once a day and each change then located to the second, which is exact because no zone of
-the tz database has two transitions less than four days apart.
+checked once a day and each change then located to the second (services/schedule.py's search),
+which is exact because no zone of the tz database has two transitions less than four days apart.
 """
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Iterable
 from zoneinfo import ZoneInfo
+
+from services.schedule import transition_between
 
 # ((start, offset), ...): start in epoch seconds, offset in seconds east of UTC. The first
 # stretch has no start: it covers everything before the second one.
@@ -29,6 +31,10 @@ def _offset(zone: ZoneInfo, ts: int) -> int:
     return int(datetime.fromtimestamp(ts, zone).utcoffset().total_seconds())
 
 
+def _utc(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, timezone.utc)
+
+
 def offset_stretches(zone_name: str, low: int, high: int) -> Stretches:
     """The zone's offsets between the epoch seconds low and high."""
     zone = _zone(zone_name)
@@ -38,15 +44,9 @@ def offset_stretches(zone_name: str, low: int, high: int) -> Stretches:
     while t < high:
         following = t + _DAY
         offset = _offset(zone, following)
-        if offset != current:  # one transition in (t, following]: bisect to its second
-            a, b = t, following
-            while b - a > 1:
-                middle = (a + b) // 2
-                if _offset(zone, middle) == current:
-                    a = middle
-                else:
-                    b = middle
-            stretches.append((b, offset))
+        if offset != current:  # one transition in (t, following]: find its second
+            transition = transition_between(zone, _utc(t), _utc(following))
+            stretches.append((int(transition.timestamp()), offset))
             current = offset
         t = following
     return tuple(stretches)
