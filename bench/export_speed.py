@@ -3,7 +3,6 @@ against the database's command-line client exporting the same query to a CSV fil
 (`sqlite3 -csv`, or `psql \\copy ... (FORMAT csv)`), alternated run by run."""
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 
@@ -12,7 +11,7 @@ from bench.exports import run_export
 from bench.harness import Environment, log
 from bench.report import Figure, median, secs
 from bench.world import GraphQL
-from services.export_job import NICENESS
+from services.export_reader import Priority
 
 # The export's rows without its formatting (the CLI cannot convert to each account's zone or
 # guard formulas): same joins, filter and order, same eight columns.
@@ -24,17 +23,12 @@ QUERY = ("SELECT a.handle AS account_handle, a.name AS account_name, c.name AS c
 
 def _lower_priority() -> None:
     """In the child: the export readers' priority (nice, and their own autogroup's nice)."""
-    os.nice(NICENESS)
-    try:
-        with open("/proc/self/autogroup", "w") as group:
-            group.write(str(NICENESS))
-    except OSError:
-        pass
+    Priority().lower_waiting()
 
 
 def cli_seconds(env: Environment, query: str) -> float:
     """Wall time of the client exporting `query` to a file. It runs at the export readers'
-    priority (nice and autogroup, see services/export_job.py), so that on a shared machine both
+    priority (nice and autogroup, see services/export_reader.py), so that on a shared machine both
     compete alike with whatever else runs."""
     out = env.root / "cli-export.csv"
     if env.is_postgres:

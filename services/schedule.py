@@ -275,7 +275,7 @@ def start_of_local_day(tz: ZoneInfo, day: date) -> datetime:
     return datetime.fromtimestamp(high, _UTC)
 
 
-def _transition_between(tz: ZoneInfo, low: datetime, high: datetime) -> datetime | None:
+def transition_between(tz: ZoneInfo, low: datetime, high: datetime) -> datetime | None:
     """The instant in (low, high] where the UTC offset changes (at most one per local day)."""
     low_s, high_s = math.floor(low.timestamp()), math.ceil(high.timestamp())
     before = _offset(tz, low_s)
@@ -409,7 +409,7 @@ def _candidates(hours: BusinessHours, tz: ZoneInfo, first_day: date, last_day: d
             yield naive.replace(tzinfo=tz, fold=0).astimezone(_UTC)
             yield naive.replace(tzinfo=tz, fold=1).astimezone(_UTC)
         next_day = day + timedelta(days=1)
-        transition = _transition_between(
+        transition = transition_between(
             tz, _naive_midnight(tz, day), _naive_midnight(tz, next_day)
         )
         if transition is not None:

@@ -4,10 +4,11 @@ import hashlib
 import io
 import json
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from models import ExportStatus, HistoryExport
+from models import ExportStatus, HistoryExport, Message
 from schema.ids import decode, encode
 from services import export_job
 from tests.history import seed_messages
@@ -210,3 +211,68 @@ async def test_a_lost_lease_is_taken_over_and_the_loser_cannot_finish(world, his
     assert row.status is ExportStatus.READY and row.attempt == 2
     from services import exports
     assert [p.name for p in exports.exports_dir().glob(f"{pk}-*")] == [row.file_name]
+
+
+# --- local times ------------------------------------------------------------------------------
+
+LOCAL_TIME_ZONES = ["America/New_York", "Europe/London", "Australia/Adelaide", "Asia/Kolkata", "Asia/Kathmandu"]
+
+
+def transitions(zone: ZoneInfo, years: range) -> list[datetime]:
+    """The UTC instants where the zone's offset changes (all of these zones change on a half hour UTC)."""
+    step = timedelta(minutes=30)
+    t, end = datetime(years.start, 1, 1, tzinfo=timezone.utc), datetime(years.stop, 1, 1, tzinfo=timezone.utc)
+    found = []
+    while t < end:
+        if (t - step).astimezone(zone).utcoffset() != t.astimezone(zone).utcoffset():
+            found.append(t)
+        t += step
+    return found
+
+
+def local_time_instants(years: range) -> list[datetime]:
+    """Every zone's DST transitions, local midnights and new years, and UTC's new year."""
+    instants = {datetime(years.stop, 1, 1, tzinfo=timezone.utc)}
+    for name in LOCAL_TIME_ZONES:
+        zone = ZoneInfo(name)
+        found = transitions(zone, years)
+        assert len(found) == (2 * len(years) if name in LOCAL_TIME_ZONES[:3] else 0)  # the scan sees them all
+        instants.update(found)
+        instants.update(datetime(year, month, 1, tzinfo=zone).astimezone(timezone.utc)  # local midnight, new year
+                        for year in [*years, years.stop] for month in (1, 7))
+    return sorted(instants)
+
+
+@pytest.mark.parametrize("fmt", ["CSV", "JSONL"])
+async def test_local_times_around_transitions_midnight_and_new_year(world, monkeypatch, fmt):
+    """Every row's sent_at is what zoneinfo makes of the message's stored UTC time: a second (and
+    a microsecond) before, at and a second after each DST transition (Adelaide is +09:30 / +10:30),
+    local midnight and new year, also in fixed half- and quarter-hour zones."""
+    from services import export_sqlite
+    from tests.test_conversations import settings
+
+    monkeypatch.setattr(export_sqlite, "BATCH", 3)  # SQLite: batch bounds fall on every side of a transition
+    product = await world.grant("Zones", 1, len(LOCAL_TIME_ZONES))
+    instants = local_time_instants(range(2024, 2026))
+    zone_of = {}
+    for name in LOCAL_TIME_ZONES:
+        account = await world.account(name=name, handle=name.split("/")[1].lower().replace("_", ""),
+                                      product_id=product)
+        await settings(world, account["id"], timezone=name)
+        zone_of[account["handle"]] = ZoneInfo(name)
+        for at in instants:
+            await seed_messages(account["id"], 3, start=at - timedelta(seconds=1), step_seconds=1)
+            await seed_messages(account["id"], 1, start=at - timedelta(microseconds=1))
+    export = (await request(world, format=fmt))["export"]
+    assert await run(export["id"]) == "ready"
+    body = (await download(world, (await fetch(world, export["id"]))["downloadUrl"])).content.decode("utf-8-sig")
+    rows = (list(csv.DictReader(io.StringIO(body))) if fmt == "CSV"
+            else [json.loads(line) for line in body.splitlines()])
+
+    stored = await Message.all().order_by("sent_at", "id").values_list("sent_at", "account__handle")
+    assert len(rows) == len(stored) == len(LOCAL_TIME_ZONES) * len(instants) * 4
+    assert [r["account_handle"] for r in rows] == [handle for _, handle in stored]
+    expected = [sent_at.astimezone(zone_of[handle]).replace(microsecond=0).isoformat() for sent_at, handle in stored]
+    assert [r["sent_at"] for r in rows] == expected
+    assert {r["sent_at"][19:] for r in rows} == {"-05:00", "-04:00", "+00:00", "+01:00", "+09:30", "+10:30",
+                                                 "+05:30", "+05:45"}
