@@ -10,6 +10,9 @@ from bench.exports import run_export
 from bench.harness import Environment, log, peak_rss_kib
 from bench.report import Figure, median, mib
 from bench.world import GraphQL
+from services import export_reader
+
+READER = Path(export_reader.__file__).name.encode()
 
 
 class ChildPeaks:
@@ -22,12 +25,12 @@ class ChildPeaks:
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _children(self) -> list[int]:
-        """Children that are reader processes (`python -I -S -c ...`), not a fork about to exec."""
+        """Children that are reader processes (`python -I -S .../export_reader.py`), not a fork about to exec."""
         found = []
         for task in Path(f"/proc/{self.pid}/task").iterdir():
             try:
                 for child in (task / "children").read_text().split():
-                    if b"\0-c\0" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    if READER in Path(f"/proc/{child}/cmdline").read_bytes():
                         found.append(int(child))
             except OSError:
                 pass
