@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-
 from cxtalk.child_process import ChildProcess, HttpChildProcess
 from cxtalk.embedded_redis import EmbeddedRedis, free_port
 

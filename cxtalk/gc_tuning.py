@@ -1,4 +1,4 @@
-"""Garbage-collector settings for long-running processes (API and worker).
+"""Garbage-collector settings for the API processes (`server.py` lifespan).
 
 A page of 100 window accounts allocates ~100,000 short-lived objects; with CPython's default
 thresholds that starts ~12 young-generation collections per request, each walking the many

@@ -51,8 +51,12 @@ class Connection(Generic[T]):
 
 
 def connection(page: Page, convert) -> Connection:
-    """`convert` turns one item into its GraphQL node, or is the list of nodes already built."""
-    nodes = convert if isinstance(convert, list) else [convert(item) for item in page.items]
+    """`convert` turns one item into its GraphQL node."""
+    return connection_of(page, [convert(item) for item in page.items])
+
+
+def connection_of(page: Page, nodes: list) -> Connection:
+    """A connection of nodes already built (one per item, in order), e.g. a batch of them at once."""
     return Connection(
         edges=[Edge(cursor=page.cursor(item), node=node) for item, node in zip(page.items, nodes, strict=True)],
         page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),

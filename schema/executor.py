@@ -72,7 +72,7 @@ class PlainObjectsExecutor(StrawberryGraphQLCoreExecutionContext):
             if complete is None or node.arguments:
                 return None
             fields.append((response_name, read, complete))
-        return _object(fields, object_type.is_type_of, non_null=False)
+        return _object(fields, object_type.is_type_of)
 
     def _attribute_reader(self, object_type: GraphQLObjectType, name: str) -> Callable[[Any], Any] | None:
         read = _plain_attribute(self.schema, object_type, name)
@@ -118,11 +118,10 @@ def _constant(value: Any) -> Callable[[Any], Any]:
     return lambda source: value
 
 
-def _object(fields: list[tuple[str, Callable, Complete]], is_type_of, non_null: bool) -> Complete:
+def _object(fields: list[tuple[str, Callable, Complete]], is_type_of) -> Complete:
+    """A nullable object (`_required` makes it non-null)."""
     def complete(source: Any) -> dict[str, Any] | None:
         if source is None:
-            if non_null:
-                raise _GiveUp
             return None
         if isinstance(source, Exception) or (is_type_of is not None and is_type_of(source, None) is not True):
             raise _GiveUp

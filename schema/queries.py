@@ -10,7 +10,7 @@ from schema.context import Info
 from schema.conversations import Bot, Contact, Message, TalkRoom
 from schema.exports import ExportQueries, HistoryExport
 from schema.types import (Connection, Domain, Holiday, Member, Node, Product, ProductUsage, Viewer,
-                          WindowAccount, WindowAccountStatus, connection)
+                          WindowAccount, WindowAccountStatus, connection, connection_of)
 from services import accounts, directory, exports, products, responders
 from services.auth import Actor
 
@@ -76,7 +76,7 @@ class Query(ExportQueries, AuditQueries):
                               search: str | None = None,
                               status: WindowAccountStatus | None = None) -> Connection[WindowAccount]:
         page = await accounts.list_accounts(await info.context.member_actor(), first, after, search, status)
-        return connection(page, await WindowAccount.build(page.items, info))
+        return connection_of(page, await WindowAccount.build(page.items, info))
 
     @strawberry.field
     async def window_account(self, info: Info, id: strawberry.ID) -> WindowAccount | None:

@@ -8,9 +8,9 @@ import strawberry
 from strawberry import Private
 
 import models
-from schema import ids
-from schema.base import Connection, Domain, Member, Node, Role, UserError, connection  # noqa: F401 (re-exported)
 from cxtalk.config import Settings
+from schema import ids
+from schema.base import Connection, Domain, Member, Node, Role, UserError, connection, connection_of  # noqa: F401 (re-exported)
 from schema.context import Info, Loaders
 from schema.conversations import Bot, Contact, TalkRoom, bots_of, contacts_of, history_count_of, talk_rooms_of
 from services import schedule, window_settings

@@ -34,6 +34,17 @@ async def test_depth_alias_and_token_limits_are_refused(world):
     assert body["errors"] and "token" in body["errors"][0]["message"].lower()
 
 
+async def test_limits_hold_for_a_query_sent_again(world):
+    """Parsing and validation are cached per query text (schema/limits.py): a refused query is
+    refused every time, and an accepted one is still executed every time."""
+    too_deep = "{ viewer { windowAccounts { talkRooms { edges { node { contact { " + "a { " * 7 + "b" + " }" * 7 + " } } } } } } }"
+    many_aliases = "{ " + " ".join(f"a{i}: viewer {{ role }}" for i in range(31)) + " }"
+    for _ in range(3):
+        assert (await world.api.raw(too_deep, token=world.admin))["errors"]
+        assert (await world.api.raw(many_aliases, token=world.admin))["errors"]
+        assert (await world.api.raw("{ viewer { role } }", token=world.admin)) == {"data": {"viewer": {"role": "ADMIN"}}}
+
+
 async def test_batching_get_and_oversized_bodies_are_refused(world):
     batch = await post(world.api, [{"query": "{ viewer { role } }"}] * 2, token=world.admin)
     assert batch.status_code == 400
